@@ -1,0 +1,227 @@
+"""Doppel settings, driven by the environment (see README "Configuration").
+
+Unset optional settings fall back to working defaults (embedded SQLite and the
+django-q2 ORM broker under ``DOPPEL_DATA_DIR``); malformed values raise
+``ImproperlyConfigured`` at start-up rather than half-working.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DATA_DIR = Path(env_str("DOPPEL_DATA_DIR") or BASE_DIR / "var").resolve()
+try:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+except OSError as exc:  # pragma: no cover - depends on the host
+    raise ImproperlyConfigured(f"DOPPEL_DATA_DIR={DATA_DIR} cannot be created: {exc}") from exc
+
+DEBUG = env_bool("DOPPEL_DEBUG", False)
+
+
+def _secret_key() -> str:
+    configured = env_str("DOPPEL_SECRET_KEY")
+    if configured is not None:
+        if len(configured) < 32:
+            raise ImproperlyConfigured("DOPPEL_SECRET_KEY must be at least 32 characters long")
+        return configured
+    # Working default: a random key persisted in the data dir, so sessions and
+    # encrypted keys survive restarts without anyone having to configure one.
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+ALLOWED_HOSTS = env_list("DOPPEL_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DOPPEL_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_q",
+    "rights",
+    "ledger",
+    "provenance",
+    "gateway",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database ----------------------------------------------------------------
+
+
+def _database() -> dict:
+    url = env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'doppel.sqlite3'}"
+    try:
+        config = dj_database_url.parse(url, conn_max_age=env_int("DOPPEL_DB_CONN_MAX_AGE", 0, minimum=0))
+    except Exception as exc:  # dj-database-url raises several types for bad URLs
+        raise ImproperlyConfigured(f"DATABASE_URL={url!r} is not a valid database URL: {exc}") from exc
+    engine = config.get("ENGINE", "")
+    if engine == "django.db.backends.sqlite3":
+        # WAL lets the web server read while a worker writes; IMMEDIATE makes
+        # writers queue on the lock instead of failing with "database is locked".
+        config["OPTIONS"] = {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+        }
+    elif engine == "django.db.backends.postgresql":
+        config.setdefault("OPTIONS", {})
+    else:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL uses {engine or 'an unknown engine'}; Doppel supports sqlite:// and postgres://"
+        )
+    config["TEST"] = {"NAME": env_str("DOPPEL_TEST_DATABASE_NAME")} if env_str("DOPPEL_TEST_DATABASE_NAME") else {}
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- i18n / time ----------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- static / media -------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+MEDIA_ROOT = DATA_DIR / "media"
+MEDIA_URL = "media/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve static files straight from the apps' folders: no collectstatic step is
+# needed for the demo or the tests, and the offline API docs still work.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- request limits -------------------------------------------------------------
+
+# JSON bodies beyond this are refused with 413 payload_too_large.
+DOPPEL_MAX_JSON_BYTES = env_int("DOPPEL_MAX_JSON_BYTES", 64 * 1024, minimum=1024)
+# Uploads (portraits, files to verify).
+DOPPEL_MAX_UPLOAD_BYTES = env_int("DOPPEL_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1024)
+DOPPEL_MAX_PORTRAIT_BYTES = env_int("DOPPEL_MAX_PORTRAIT_BYTES", 15 * 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = DOPPEL_MAX_UPLOAD_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# --- REST framework -------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rights.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rights.auth.IsParty"],
+    "DEFAULT_PARSER_CLASSES": ["rights.api_common.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "rights.api_common.CursorishPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "rights.api_common.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Doppel API",
+    "DESCRIPTION": "Rights and royalty ledger with a metered render gateway for digital doubles.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- background work (django-q2) ------------------------------------------------
+
+_broker = env_str("DOPPEL_Q_BROKER", "orm")
+Q_CLUSTER: dict = {
+    "name": "doppel",
+    "workers": env_int("DOPPEL_Q_WORKERS", 2, minimum=1, maximum=64),
+    # A render of a long clip can take minutes on CPU. retry must exceed
+    # timeout, or a slow task is handed to a second worker while still running.
+    "timeout": env_int("DOPPEL_Q_TIMEOUT", 600, minimum=10),
+    "max_attempts": env_int("DOPPEL_Q_MAX_ATTEMPTS", 3, minimum=1),
+    "catch_up": False,
+    "ack_failures": True,
+    "save_limit": 1000,
+    "poll": 0.2,
+    "label": "Doppel tasks",
+}
+Q_CLUSTER["retry"] = env_int("DOPPEL_Q_RETRY", Q_CLUSTER["timeout"] + 60, minimum=11)
+if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:
+    raise ImproperlyConfigured("DOPPEL_Q_RETRY must exceed DOPPEL_Q_TIMEOUT (else tasks run twice at once)")
+if _broker == "orm":
+    Q_CLUSTER["orm"] = "default"
+elif _broker.startswith(("redis://", "rediss://")):
+    Q_CLUSTER["redis"] = _broker
+else:
+    raise ImproperlyConfigured(f"DOPPEL_Q_BROKER={_broker!r}: use 'orm' or a redis:// URL")
+
+# --- logging --------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("DOPPEL_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/admin/login/"

@@ -1,0 +1,103 @@
+"""API-key authentication and party-role permissions.
+
+Keys look like ``dpl_3k9x2m7q.<43 url-safe chars>``: the part before the dot is
+the visible, unique prefix used for lookup; only SHA-256 of the whole key is
+stored. The secret carries 256 bits of entropy, so a fast hash is the right
+tool (no password stretching needed) and comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions, permissions
+
+from rights.models import ApiKey, Party
+
+KEY_PREFIX = "dpl_"
+_LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+def hash_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def generate_key() -> tuple[str, str]:
+    """Return (prefix, raw key)."""
+    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+    prefix = KEY_PREFIX + "".join(secrets.choice(alphabet) for _ in range(8))
+    return prefix, f"{prefix}.{secrets.token_urlsafe(32)}"
+
+
+def key_lookup(raw: str) -> ApiKey | None:
+    """The active key matching ``raw``, or None. Constant-time on the secret."""
+    if not raw or len(raw) > 200 or "." not in raw:
+        return None
+    prefix = raw.split(".", 1)[0]
+    if not prefix.startswith(KEY_PREFIX) or len(prefix) > 16:
+        return None
+    key = ApiKey.objects.select_related("party", "party__union").filter(prefix=prefix).first()
+    if key is None or not hmac.compare_digest(key.hashed, hash_key(raw)):
+        return None
+    if key.revoked_at is not None:
+        return None
+    return key
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        parts = header.split()
+        if len(parts) != 2 or parts[0].lower() != self.keyword.lower():
+            raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <api key>'.")
+        key = key_lookup(parts[1])
+        if key is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        now = timezone.now()
+        if key.last_used_at is None or now - key.last_used_at > _LAST_USED_GRANULARITY:
+            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        return (key.party, key)
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="doppel"'
+
+
+class SessionPartyAuthentication(authentication.SessionAuthentication):
+    """Web pages: a logged-in Django user linked to a party acts as that party."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user, _ = result
+        party = getattr(user, "party", None)
+        if party is None:
+            return None
+        return (party, None)
+
+
+# DRF treats request.user as a user object: a Party is always authenticated.
+Party.is_authenticated = True  # type: ignore[attr-defined]
+Party.is_anonymous = False  # type: ignore[attr-defined]
+
+
+class IsParty(permissions.BasePermission):
+    message = "Authentication required."
+
+    def has_permission(self, request, view) -> bool:
+        if not isinstance(request.user, Party):
+            raise exceptions.NotAuthenticated("Authentication required: 'Authorization: Bearer <api key>'.")
+        allowed = getattr(view, "allowed_kinds", None)
+        if allowed is not None and request.user.kind not in allowed:
+            raise exceptions.PermissionDenied(
+                f"This operation is for {' or '.join(allowed)} keys; yours belongs to a {request.user.kind}."
+            )
+        return True
