@@ -264,3 +264,12 @@ __all__ = [
     "StrictSerializer", "StrictIntegerField", "StrictBooleanField", "StrictCharField",
     "CursorishPagination", "LimitedJSONParser", "exception_handler", "error_body", "status",
 ]
+
+
+def paginated_response(*, request, view, queryset, serialize, ordering: tuple[str, ...] | None = None):
+    """One page of ``queryset`` as ``{"next", "previous", "results"}``."""
+    paginator = CursorishPagination()
+    if ordering is not None:
+        paginator.ordering = ordering
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serialize(page))

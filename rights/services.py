@@ -1,0 +1,294 @@
+"""Writes for parties, keys and contracts (STYLE.md: services hold the logic).
+
+Every change of rights happens in one atomic block together with its audit
+record (ContractEvent, Consent). Transitions lock the contract row so two
+concurrent requests cannot both pass the state check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from rights import terms as terms_mod
+from rights.api_common import Forbidden, InvalidRequest, InvalidState, NotFound
+from rights.auth import generate_key, hash_key
+from rights.models import (
+    EXPIRED,
+    ApiKey,
+    Consent,
+    Contract,
+    ContractAction,
+    ContractEvent,
+    ContractStatus,
+    Party,
+    PartyKind,
+)
+
+# --- parties and keys -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: ApiKey
+    raw: str  # shown once, never stored
+
+
+def api_key_issue(*, party: Party, name: str = "") -> IssuedKey:
+    prefix, raw = generate_key()
+    key = ApiKey.objects.create(party=party, name=name[:100], prefix=prefix, hashed=hash_key(raw))
+    return IssuedKey(key=key, raw=raw)
+
+
+def api_key_revoke(*, key: ApiKey) -> ApiKey:
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    return key
+
+
+def portrait_analyze(*, image: bytes) -> dict:
+    """Landmarks for a portrait, computed once at onboarding.
+
+    Raises InvalidRequest with the renderer's stable error code when the image
+    is not usable (no face, several faces, a face too small, not an image).
+    """
+    from renderer import PortraitError, analyze_portrait
+
+    try:
+        return analyze_portrait(image).as_json()
+    except PortraitError as exc:
+        raise InvalidRequest(
+            f"The portrait cannot be used: {exc.message}",
+            fields={"portrait": [exc.message]},
+            reason=exc.code,
+        ) from None
+
+
+def performer_portrait_set(*, performer: Party, image: bytes, filename: str = "portrait.jpg") -> Party:
+    if performer.kind != PartyKind.PERFORMER:
+        raise InvalidRequest("Only performers have portraits.", fields={"portrait": ["Not a performer."]})
+    landmarks = portrait_analyze(image=image)  # before any write: a bad image changes nothing
+    digest = hashlib.sha256(image).hexdigest()
+    suffix = ".png" if image[:8] == b"\x89PNG\r\n\x1a\n" else ".jpg"
+    with transaction.atomic():
+        performer.portrait.save(f"{performer.id}-{digest[:12]}{suffix}", ContentFile(image), save=False)
+        performer.portrait_sha256 = digest
+        performer.landmarks = landmarks
+        performer.save(update_fields=["portrait", "portrait_sha256", "landmarks"])
+    return performer
+
+
+def party_create(
+    *,
+    kind: str,
+    name: str,
+    union: Party | None = None,
+    portrait: bytes | None = None,
+    voice: str = "",
+    pension_health_bps: int | None = None,
+    key_name: str = "default",
+) -> tuple[Party, IssuedKey]:
+    name = (name or "").strip()
+    errors: dict[str, list[str]] = {}
+    if kind not in PartyKind.values:
+        errors["kind"] = [f"Must be one of {', '.join(PartyKind.values)}."]
+    if not name or len(name) > 200:
+        errors["name"] = ["A name of 1 to 200 characters is required."]
+    if union is not None and kind != PartyKind.PERFORMER:
+        errors["union"] = ["Only performers belong to a union."]
+    if union is not None and union.kind != PartyKind.UNION:
+        errors["union"] = ["Not a union."]
+    if kind == PartyKind.PERFORMER and not portrait:
+        errors["portrait"] = ["A performer needs a portrait photo."]
+    if portrait and kind != PartyKind.PERFORMER:
+        errors["portrait"] = ["Only performers have portraits."]
+    if pension_health_bps is not None and (kind != PartyKind.UNION or not 0 <= pension_health_bps <= 10000):
+        errors["pension_health_bps"] = ["Only unions have a P&H rate, between 0 and 10000 bps."]
+    if errors:
+        raise InvalidRequest(fields=errors)
+    landmarks = portrait_analyze(image=portrait) if portrait else None
+    with transaction.atomic():
+        party = Party.objects.create(
+            kind=kind, name=name, union=union, voice=voice, pension_health_bps=pension_health_bps,
+            landmarks=landmarks,
+        )
+        if portrait:
+            digest = hashlib.sha256(portrait).hexdigest()
+            suffix = ".png" if portrait[:8] == b"\x89PNG\r\n\x1a\n" else ".jpg"
+            party.portrait.save(f"{party.id}-{digest[:12]}{suffix}", ContentFile(portrait), save=False)
+            party.portrait_sha256 = digest
+            party.save(update_fields=["portrait", "portrait_sha256"])
+        issued = api_key_issue(party=party, name=key_name)
+    return party, issued
+
+
+# --- contracts ----------------------------------------------------------------------
+
+
+def contract_terms(contract: Contract) -> dict:
+    return terms_mod.canonical_terms(
+        performer=contract.performer_id,
+        brand=contract.brand_id,
+        platforms=contract.platforms,
+        banned_categories=contract.banned_categories,
+        languages=contract.languages,
+        territories=contract.territories,
+        valid_from=contract.valid_from,
+        valid_until=contract.valid_until,
+        currency=contract.currency,
+        per_render=contract.royalty_per_render,
+        per_second=contract.royalty_per_second,
+        revenue_share_bps=contract.revenue_share_bps,
+        max_renders=contract.max_renders,
+        requires_approval=contract.requires_approval,
+        notice_days=contract.notice_days,
+    )
+
+
+def _event(*, contract: Contract, action: str, actor: Party, api_key: ApiKey | None,
+           from_status: str, to_status: str, reason: str = "") -> ContractEvent:
+    return ContractEvent.objects.create(
+        contract=contract, action=action, actor=actor, api_key=api_key,
+        from_status=from_status, to_status=to_status, reason=reason[:2000],
+    )
+
+
+def contract_propose(
+    *,
+    brand: Party,
+    performer: Party,
+    platforms: list[str],
+    banned_categories: list[str],
+    languages: list[str],
+    territories: list[str],
+    valid_from: datetime,
+    valid_until: datetime,
+    currency: str,
+    per_render: int,
+    per_second: int = 0,
+    revenue_share_bps: int = 0,
+    max_renders: int,
+    requires_approval: bool = False,
+    notice_days: int = 0,
+    api_key: ApiKey | None = None,
+) -> Contract:
+    if brand.kind != PartyKind.BRAND:
+        raise Forbidden("Only brands propose contracts.")
+    if performer.kind != PartyKind.PERFORMER:
+        raise InvalidRequest(fields={"performer": ["Not a performer."]})
+    if valid_until <= valid_from:
+        raise InvalidRequest(fields={"valid_until": ["Must be after valid_from."]})
+    with transaction.atomic():
+        contract = Contract(
+            performer=performer, brand=brand,
+            platforms=sorted(set(platforms)), banned_categories=sorted(set(banned_categories)),
+            languages=sorted(set(languages)), territories=sorted(set(territories)),
+            valid_from=valid_from, valid_until=valid_until, currency=currency,
+            royalty_per_render=per_render, royalty_per_second=per_second,
+            revenue_share_bps=revenue_share_bps, max_renders=max_renders,
+            requires_approval=requires_approval, notice_days=notice_days,
+        )
+        contract.terms_hash = terms_mod.terms_hash(contract_terms(contract))
+        contract.save(force_insert=True)
+        _event(contract=contract, action=ContractAction.PROPOSE, actor=brand, api_key=api_key,
+               from_status="", to_status=ContractStatus.PROPOSED)
+    return contract
+
+
+# Which stored statuses each action may start from, and where it leads.
+_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    ContractAction.ACCEPT: (frozenset({ContractStatus.PROPOSED}), ContractStatus.ACTIVE),
+    ContractAction.SUSPEND: (frozenset({ContractStatus.ACTIVE}), ContractStatus.SUSPENDED),
+    ContractAction.RESUME: (frozenset({ContractStatus.SUSPENDED}), ContractStatus.ACTIVE),
+    ContractAction.TERMINATE: (
+        frozenset({ContractStatus.PROPOSED, ContractStatus.ACTIVE, ContractStatus.SUSPENDED}),
+        ContractStatus.TERMINATED,
+    ),
+}
+
+
+def _may_act(*, action: str, actor: Party, contract: Contract) -> bool:
+    if actor.kind == PartyKind.PERFORMER:
+        return contract.performer_id == actor.id
+    if actor.kind == PartyKind.UNION:
+        # A union may strike (suspend) its members' contracts; nothing else.
+        return action == ContractAction.SUSPEND and contract.performer.union_id == actor.id
+    if actor.kind == PartyKind.BRAND:
+        # A brand may withdraw its own proposal before the performer accepts.
+        return action == ContractAction.TERMINATE and contract.brand_id == actor.id
+    return False
+
+
+def contract_transition(
+    *,
+    contract_id: str,
+    action: str,
+    actor: Party,
+    api_key: ApiKey | None = None,
+    reason: str = "",
+    now: datetime | None = None,
+    source: str = "api",
+) -> Contract:
+    """Apply ``action`` (accept, suspend, resume, terminate) for ``actor``.
+
+    Raises NotFound when the actor may not see the contract, Forbidden when it
+    may see it but not do this, InvalidState for an illegal transition.
+    """
+    from rights.selectors import contract_visible_to  # local: selectors import services' models only
+
+    now = now or timezone.now()
+    if action not in _TRANSITIONS:
+        raise InvalidRequest(fields={"action": ["Unknown action."]})
+    with transaction.atomic():
+        contract = (
+            Contract.objects.select_for_update()
+            .select_related("performer", "brand")
+            .filter(id=contract_id)
+            .first()
+        )
+        if contract is None or not contract_visible_to(contract=contract, party=actor):
+            raise NotFound()
+        if not _may_act(action=action, actor=actor, contract=contract):
+            raise Forbidden(f"A {actor.kind} cannot {action} this contract.")
+        sources, target = _TRANSITIONS[action]
+        effective = contract.effective_status(now)
+        if effective == EXPIRED and action != ContractAction.TERMINATE:
+            raise InvalidState(
+                f"The contract expired at {contract.valid_until.isoformat()}; it cannot be {action}ed.",
+                status=effective,
+            )
+        if contract.status not in sources:
+            raise InvalidState(
+                f"Cannot {action} a {contract.status} contract.", status=contract.status, action=action
+            )
+        previous = contract.status
+        contract.status = target
+        contract.status_reason = reason[:2000]
+        contract.updated_at = now
+        fields = ["status", "status_reason", "updated_at"]
+        if action == ContractAction.ACCEPT:
+            contract.accepted_at = now
+            fields.append("accepted_at")
+        if action == ContractAction.TERMINATE:
+            contract.terminated_at = now
+            fields.append("terminated_at")
+        contract.save(update_fields=fields)
+        event = _event(contract=contract, action=action, actor=actor, api_key=api_key,
+                       from_status=previous, to_status=target, reason=reason)
+        if action == ContractAction.ACCEPT:
+            current = contract_terms(contract)
+            digest = terms_mod.terms_hash(current)
+            if digest != contract.terms_hash:
+                # Terms are immutable after proposal; a mismatch means the row was altered.
+                raise InvalidState("The contract's terms no longer match their hash; refusing consent.")
+            Consent.objects.create(
+                contract=contract, performer=actor, api_key=api_key, terms_hash=digest,
+                terms=current, event=event, source=source,
+            )
+    return contract

@@ -1,0 +1,18 @@
+import pytest
+
+from tests.factories import make_cast
+
+
+@pytest.fixture
+def cast(db):
+    return make_cast()
+
+
+
+
+@pytest.fixture(scope="session")
+def astronaut_jpeg() -> bytes:
+    """A real 512×512 portrait photo (scikit-image ships it) as JPEG bytes."""
+    from rights.management.commands.demo_world import astronaut_jpeg as make
+
+    return make()
