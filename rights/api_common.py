@@ -14,7 +14,6 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +122,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(error_body("not_acceptable", str(exc.detail)), status=406)
     if isinstance(exc, exceptions.APIException):
         return Response(error_body(getattr(exc, "default_code", "error"), str(exc.detail)), status=exc.status_code)
+    from rest_framework.views import exception_handler as drf_exception_handler  # circular at import
+
     return drf_exception_handler(exc, context)
 
 

@@ -15,18 +15,18 @@ def new_id(prefix: str, length: int = 20) -> str:
     return f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
-def id_factory(prefix: str):
-    """A module-level callable usable as a model field default (migrations need a name)."""
-
-    def make() -> str:
-        return new_id(prefix)
-
-    make.__name__ = f"new_{prefix}_id"
-    make.__qualname__ = make.__name__
-    return make
+# Named module-level functions: migrations reference field defaults by name.
+def new_party_id() -> str:
+    return new_id("pty")
 
 
-new_party_id = id_factory("pty")
-new_contract_id = id_factory("ctr")
-new_key_id = id_factory("key")
-new_event_id = id_factory("evt")
+def new_contract_id() -> str:
+    return new_id("ctr")
+
+
+def new_key_id() -> str:
+    return new_id("key")
+
+
+def new_event_id() -> str:
+    return new_id("evt")

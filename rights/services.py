@@ -221,7 +221,8 @@ def _may_act(*, action: str, actor: Party, contract: Contract) -> bool:
         return action == ContractAction.SUSPEND and contract.performer.union_id == actor.id
     if actor.kind == PartyKind.BRAND:
         # A brand may withdraw its own proposal before the performer accepts.
-        return action == ContractAction.TERMINATE and contract.brand_id == actor.id
+        return (action == ContractAction.TERMINATE and contract.brand_id == actor.id
+                and contract.status == ContractStatus.PROPOSED)
     return False
 
 

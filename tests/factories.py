@@ -27,7 +27,7 @@ def make_party(kind: str, name: str | None = None, *, union: Party | None = None
     return party, issued.raw
 
 
-def contract_terms_payload(performer: Party, **overrides) -> dict:
+def contract_terms_payload(performer: Party, /, **overrides) -> dict:
     now = timezone.now()
     body = {
         "performer": performer.id,
