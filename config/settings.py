@@ -160,6 +160,22 @@ DOPPEL_MAX_PORTRAIT_BYTES = env_int("DOPPEL_MAX_PORTRAIT_BYTES", 15 * 1024 * 102
 DATA_UPLOAD_MAX_MEMORY_SIZE = DOPPEL_MAX_UPLOAD_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
+# --- the generation gateway ---------------------------------------------------------
+
+DOPPEL_MAX_SCRIPT_CHARS = env_int("DOPPEL_MAX_SCRIPT_CHARS", 1000, minimum=10, maximum=5000)
+# Per brand, on POST /api/v1/generations (fixed one-minute windows shared by all processes).
+DOPPEL_RATE_LIMIT_PER_MINUTE = env_int("DOPPEL_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
+# Per brand: generations queued or rendering at once.
+DOPPEL_MAX_INFLIGHT_PER_BRAND = env_int("DOPPEL_MAX_INFLIGHT_PER_BRAND", 200, minimum=1)
+DOPPEL_APPROVAL_TTL_S = env_int("DOPPEL_APPROVAL_TTL_S", 72 * 3600, minimum=1)
+# A hold not posted within this time after the render could start is voided by the sweeper.
+DOPPEL_HOLD_TTL_S = env_int("DOPPEL_HOLD_TTL_S", 6 * 3600, minimum=60)
+DOPPEL_IDEMPOTENCY_TTL_S = env_int("DOPPEL_IDEMPOTENCY_TTL_S", 24 * 3600, minimum=60)
+# Webhooks to loopback/private addresses are refused unless allowed (SSRF).
+DOPPEL_WEBHOOK_ALLOW_PRIVATE = env_bool("DOPPEL_WEBHOOK_ALLOW_PRIVATE", DEBUG)
+DOPPEL_WEBHOOK_TIMEOUT_S = env_int("DOPPEL_WEBHOOK_TIMEOUT_S", 5, minimum=1, maximum=60)
+DOPPEL_WEBHOOK_MAX_ATTEMPTS = env_int("DOPPEL_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1, maximum=30)
+
 # --- REST framework -------------------------------------------------------------
 
 REST_FRAMEWORK = {

@@ -1,0 +1,63 @@
+"""Per-brand request limits that hold across every server process (they live in the DB)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from gateway.models import IN_FLIGHT, Generation, RateWindow
+from rights.api_common import ApiError
+from rights.models import Party
+
+WINDOW = timedelta(minutes=1)
+
+
+class RateLimited(ApiError):
+    status_code = 429
+    code = "rate_limited"
+
+
+def _window_start(now: datetime) -> datetime:
+    return now.replace(second=0, microsecond=0)
+
+
+def rate_limit_hit(*, brand: Party, now: datetime | None = None, limit: int | None = None) -> int:
+    """Count one request in the brand's current window; raise RateLimited beyond the limit."""
+    now = now or timezone.now()
+    limit = limit or settings.DOPPEL_RATE_LIMIT_PER_MINUTE
+    start = _window_start(now)
+    updated = RateWindow.objects.filter(brand=brand, window_start=start).update(count=F("count") + 1)
+    if not updated:
+        try:
+            with transaction.atomic():
+                RateWindow.objects.create(brand=brand, window_start=start, count=1)
+        except IntegrityError:  # another process created the window first
+            RateWindow.objects.filter(brand=brand, window_start=start).update(count=F("count") + 1)
+    count = RateWindow.objects.filter(brand=brand, window_start=start).values_list("count", flat=True).first()
+    if count and count > limit:
+        retry_after = max(1, int((start + WINDOW - now).total_seconds()) + 1)
+        raise RateLimited(
+            f"More than {limit} generation requests in a minute; retry in {retry_after} s.",
+            retry_after=retry_after, limit=limit,
+        )
+    return count or 0
+
+
+def inflight_check(*, brand: Party, limit: int | None = None) -> None:
+    limit = limit or settings.DOPPEL_MAX_INFLIGHT_PER_BRAND
+    inflight = Generation.objects.filter(brand=brand, status__in=IN_FLIGHT).count()
+    if inflight >= limit:
+        raise RateLimited(
+            f"{inflight} generations are already in flight (limit {limit}); wait for some to finish.",
+            retry_after=5, limit=limit, in_flight=inflight,
+        )
+
+
+def rate_windows_purge(*, now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    deleted, _ = RateWindow.objects.filter(window_start__lt=now - timedelta(minutes=10)).delete()
+    return deleted

@@ -1,0 +1,365 @@
+"""The metered door: accepting, denying, approving and cancelling generations.
+
+``generation_request`` runs in one database transaction: the idempotency
+record, the policy decision, the generation row and the ledger hold commit
+together or not at all; the render task is enqueued on commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from gateway.models import TERMINAL, Generation, GenerationStatus, IdempotencyRecord
+from rights import policy
+from rights.api_common import ApiError, Forbidden, InvalidState, NotFound, error_body
+from rights.models import ApiKey, Contract, Party, PartyKind
+from rights.selectors import contract_policy_terms
+from rights.terms import canonical_json
+
+# English speech runs at roughly 14 characters a second: the hold's expected length.
+CHARS_PER_SECOND = 14.0
+
+
+class IdempotencyConflict(ApiError):
+    status_code = 409
+    code = "idempotency_conflict"
+
+
+@dataclass(frozen=True)
+class GenerationInput:
+    contract_id: str
+    script: str
+    platform: str
+    category: str
+    language: str
+    territory: str
+    profile: str
+    captions: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the API answers: a status code and a body (replayed verbatim for the same key)."""
+
+    status: int
+    body: dict
+    generation_id: str | None
+    replayed: bool = False
+
+
+def request_fingerprint(body: object) -> str:
+    return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def _replay(*, brand: Party, key: str, fingerprint: str) -> Outcome | None:
+    record = IdempotencyRecord.objects.filter(brand=brand, key=key).first()
+    if record is None:
+        return None
+    if record.created_at < timezone.now() - timedelta(seconds=settings.DOPPEL_IDEMPOTENCY_TTL_S):
+        record.delete()  # expired: the key may be used afresh
+        return None
+    if record.request_hash != fingerprint:
+        raise IdempotencyConflict(
+            "This Idempotency-Key was already used with a different request body.",
+            original_generation=record.generation_id,
+        )
+    if record.response_status == 0:  # still being processed by a concurrent request
+        raise IdempotencyConflict("A request with this Idempotency-Key is still in progress; retry shortly.")
+    return Outcome(record.response_status, record.response_body, record.generation_id, replayed=True)
+
+
+def generation_request(
+    *,
+    brand: Party,
+    api_key: ApiKey | None,
+    idempotency_key: str,
+    fingerprint: str,
+    data: GenerationInput,
+    now: datetime | None = None,
+) -> Outcome:
+    """Accept (202), deny (403, recorded) or replay a generation request."""
+    if brand.kind != PartyKind.BRAND:
+        raise Forbidden("Only brands request generations.")
+    replay = _replay(brand=brand, key=idempotency_key, fingerprint=fingerprint)
+    if replay is not None:
+        return replay
+    try:
+        with transaction.atomic():
+            return _generation_request_atomic(brand=brand, idempotency_key=idempotency_key,
+                                              fingerprint=fingerprint, data=data, now=now or timezone.now())
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer as it did.
+        replay = _replay(brand=brand, key=idempotency_key, fingerprint=fingerprint)
+        if replay is None:
+            raise
+        return replay
+
+
+def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprint: str,
+                               data: GenerationInput, now: datetime) -> Outcome:
+    from ledger import services as ledger
+    from provenance import watermark
+
+    # Claim the key first: a concurrent twin blocks here (PostgreSQL) and then replays.
+    record = IdempotencyRecord.objects.create(
+        brand=brand, key=idempotency_key, request_hash=fingerprint, response_status=0, response_body={})
+    contract = (Contract.objects.select_related("performer", "performer__union")
+                .filter(id=data.contract_id, brand=brand).first())
+    if contract is None:
+        raise NotFound("No such contract.")
+    request = policy.GenerationRequest(
+        brand_id=brand.id, script=data.script, platform=data.platform, category=data.category,
+        language=data.language, territory=data.territory)
+    decision = policy.evaluate(contract_policy_terms(contract=contract), request, now)
+
+    generation = Generation(
+        contract=contract, brand=brand, performer=contract.performer, script=data.script,
+        platform=data.platform, category=data.category, language=data.language, territory=data.territory,
+        profile=data.profile, captions=data.captions, decision=decision.as_dict(), created_at=now,
+        updated_at=now,
+    )
+    if decision.allowed:
+        hold_ttl = timedelta(seconds=settings.DOPPEL_HOLD_TTL_S)
+        if contract.requires_approval:
+            hold_ttl += timedelta(seconds=settings.DOPPEL_APPROVAL_TTL_S)
+        try:
+            with transaction.atomic():
+                generation.hold = ledger.hold_create(
+                    contract=contract, reference=generation.id, idempotency_key=f"hold:{generation.id}",
+                    expected_seconds=max(1.0, len(data.script) / CHARS_PER_SECOND),
+                    meta={"generation": generation.id, "platform": data.platform, "category": data.category,
+                          "language": data.language, "territory": data.territory,
+                          "script_chars": len(data.script)},
+                    expires_at=now + hold_ttl,
+                )
+        except ledger.QuotaExceeded:
+            # Lost the race for the last unit of quota: re-decide on fresh counters.
+            contract.refresh_from_db()
+            decision = policy.evaluate(contract_policy_terms(contract=contract), request, now)
+            if decision.allowed:  # the counters changed back meanwhile; still, do not over-book
+                decision = policy.Decision(False, tuple(
+                    c if c.rule != "quota_exceeded" else policy.Check("quota_exceeded", False,
+                                                                       "The last unit of quota was just taken.")
+                    for c in decision.checks))
+            generation.decision = decision.as_dict()
+
+    if not decision.allowed:
+        generation.status = GenerationStatus.DENIED
+        generation.failure_code = "policy_denied"
+        generation.failure_message = "; ".join(c.message for c in decision.reasons)
+        generation.save(force_insert=True)
+        status, body = 403, error_body(
+            "policy_denied", "The contract does not allow this use of the likeness.",
+            reasons=decision.reasons_as_dicts(), generation=generation.id)
+        _on_commit_webhook(generation, "generation.denied")
+    else:
+        if contract.requires_approval:
+            generation.status = GenerationStatus.AWAITING_APPROVAL
+            generation.approval_expires_at = now + timedelta(seconds=settings.DOPPEL_APPROVAL_TTL_S)
+        else:
+            generation.status = GenerationStatus.QUEUED
+        _save_with_unique_payload(generation, watermark.new_payload)
+        status, body = 202, {
+            "id": generation.id, "status": generation.status, "contract": contract.id,
+            "decision": decision.as_dict(),
+            "approval_expires_at": generation.approval_expires_at.isoformat().replace("+00:00", "Z")
+            if generation.approval_expires_at else None,
+        }
+        if generation.status == GenerationStatus.QUEUED:
+            enqueue_render(generation.id)
+    record.response_status, record.response_body, record.generation = status, body, generation
+    record.save(update_fields=["response_status", "response_body", "generation"])
+    return Outcome(status, body, generation.id)
+
+
+def _save_with_unique_payload(generation: Generation, new_payload) -> None:
+    for _ in range(5):
+        generation.watermark_payload = new_payload()
+        try:
+            with transaction.atomic():
+                generation.save(force_insert=True)
+            return
+        except IntegrityError:
+            if Generation.objects.filter(id=generation.id).exists():
+                raise
+    raise RuntimeError("could not draw a unique watermark payload")
+
+
+def enqueue_render(generation_id: str) -> None:
+    """Enqueue the pipeline task once the current transaction commits."""
+
+    def send() -> None:
+        from django_q.tasks import async_task
+
+        async_task("gateway.tasks.generation_process_task", generation_id,
+                   task_name=f"render {generation_id}", group="render")
+
+    transaction.on_commit(send)
+
+
+def _on_commit_webhook(generation: Generation, event: str) -> None:
+    from gateway import webhooks
+
+    webhooks.event_emit(generation=generation, event=event)
+
+
+# --- approvals and cancellation ------------------------------------------------------
+
+
+def _locked_generation(*, generation_id: str, viewer: Party) -> Generation:
+    from gateway.selectors import generation_scope_q
+
+    gen = (Generation.objects.select_for_update().select_related("contract", "hold")
+           .filter(generation_scope_q(viewer), id=generation_id).first())
+    if gen is None:
+        raise NotFound()
+    return gen
+
+
+def _release(*, generation: Generation, status: str, code: str, message: str, now: datetime) -> None:
+    """End a generation that will not be delivered: void its hold, nothing is charged."""
+    from ledger import services as ledger
+
+    if generation.hold_id:
+        ledger.hold_void(hold=generation.hold, reason=f"{status}: {code}", idempotency_key=f"void:{generation.id}")
+    generation.status = status
+    generation.failure_code = code
+    generation.failure_message = message[:2000]
+    generation.updated_at = now
+    generation.lease_until = None
+    generation.save(update_fields=["status", "failure_code", "failure_message", "updated_at", "lease_until"])
+    event = {GenerationStatus.REJECTED: "generation.rejected", GenerationStatus.FAILED: "generation.failed",
+             GenerationStatus.CANCELLED: "generation.cancelled"}.get(status)
+    if event:
+        _on_commit_webhook(generation, event)
+
+
+def generation_approve(*, generation_id: str, performer: Party, now: datetime | None = None) -> Generation:
+    now = now or timezone.now()
+    with transaction.atomic():
+        gen = _locked_generation(generation_id=generation_id, viewer=performer)
+        if performer.kind != PartyKind.PERFORMER or gen.performer_id != performer.id:
+            raise Forbidden("Only the performer approves their generations.")
+        if gen.status != GenerationStatus.AWAITING_APPROVAL:
+            raise InvalidState(f"Cannot approve a generation that is {gen.status}.", status=gen.status)
+        gen.decided_by, gen.decided_at, gen.updated_at = performer, now, now
+        # The contract may have changed while the script waited for approval.
+        decision = policy.evaluate(contract_policy_terms(contract=gen.contract), _policy_request(gen), now,
+                                   quota_reserved=True)
+        if not decision.allowed:
+            gen.decision = decision.as_dict()
+            gen.save(update_fields=["decided_by", "decided_at", "decision"])
+            _release(generation=gen, status=GenerationStatus.CANCELLED, code="policy_changed",
+                     message="; ".join(c.message for c in decision.reasons), now=now)
+            return gen
+        gen.status = GenerationStatus.QUEUED
+        gen.save(update_fields=["status", "decided_by", "decided_at", "updated_at"])
+        enqueue_render(gen.id)
+    return gen
+
+
+def generation_reject(*, generation_id: str, performer: Party, reason: str = "",
+                      now: datetime | None = None) -> Generation:
+    now = now or timezone.now()
+    with transaction.atomic():
+        gen = _locked_generation(generation_id=generation_id, viewer=performer)
+        if performer.kind != PartyKind.PERFORMER or gen.performer_id != performer.id:
+            raise Forbidden("Only the performer rejects their generations.")
+        if gen.status != GenerationStatus.AWAITING_APPROVAL:
+            raise InvalidState(f"Cannot reject a generation that is {gen.status}.", status=gen.status)
+        gen.decided_by, gen.decided_at = performer, now
+        gen.save(update_fields=["decided_by", "decided_at"])
+        _release(generation=gen, status=GenerationStatus.REJECTED, code="rejected_by_performer",
+                 message=reason or "The performer rejected this script.", now=now)
+    return gen
+
+
+def generation_cancel(*, generation_id: str, brand: Party, now: datetime | None = None) -> Generation:
+    """A brand withdraws a request that has not started rendering."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        gen = _locked_generation(generation_id=generation_id, viewer=brand)
+        if brand.kind != PartyKind.BRAND:
+            raise Forbidden("Only the requesting brand cancels a generation.")
+        if gen.status not in (GenerationStatus.QUEUED, GenerationStatus.AWAITING_APPROVAL):
+            raise InvalidState(f"Cannot cancel a generation that is {gen.status}.", status=gen.status)
+        _release(generation=gen, status=GenerationStatus.CANCELLED, code="cancelled_by_brand",
+                 message="The brand cancelled the request.", now=now)
+    return gen
+
+
+def _policy_request(gen: Generation) -> policy.GenerationRequest:
+    return policy.GenerationRequest(brand_id=gen.brand_id, script=gen.script, platform=gen.platform,
+                                    category=gen.category, language=gen.language, territory=gen.territory)
+
+
+# --- sweeping ---------------------------------------------------------------------------
+
+
+def approvals_expire(*, now: datetime | None = None) -> int:
+    """Cancel generations whose approval window passed; their holds are voided."""
+    now = now or timezone.now()
+    count = 0
+    for gen_id in Generation.objects.filter(status=GenerationStatus.AWAITING_APPROVAL,
+                                            approval_expires_at__lte=now).values_list("id", flat=True)[:500]:
+        with transaction.atomic():
+            gen = Generation.objects.select_for_update().select_related("hold").get(id=gen_id)
+            if gen.status != GenerationStatus.AWAITING_APPROVAL:
+                continue
+            _release(generation=gen, status=GenerationStatus.CANCELLED, code="approval_expired",
+                     message="The performer did not answer before the approval window closed.", now=now)
+            count += 1
+    return count
+
+
+def generations_reconcile(*, now: datetime | None = None, stale_after_s: int = 120) -> dict:
+    """Repair what crashes leave behind.
+
+    * A generation whose hold the ledger sweeper voided (expired) can no longer
+      be paid for: mark it failed.
+    * A queued generation whose task may have been lost (the process died
+      between commit and enqueue) is re-enqueued; duplicates are harmless
+      because the task claims the generation under a row lock.
+    """
+    from ledger.models import Hold
+
+    now = now or timezone.now()
+    failed = 0
+    open_statuses = [s for s in GenerationStatus.values if s not in TERMINAL]
+    voided = (Generation.objects.filter(status__in=open_statuses, hold__status=Hold.Status.VOIDED)
+              .values_list("id", flat=True)[:500])
+    for gen_id in voided:
+        with transaction.atomic():
+            gen = Generation.objects.select_for_update().get(id=gen_id)
+            if gen.status in TERMINAL:
+                continue
+            gen.status, gen.failure_code = GenerationStatus.FAILED, "hold_expired"
+            gen.failure_message = "The quota hold expired before the render was delivered; nothing was charged."
+            gen.updated_at, gen.lease_until = now, None
+            gen.save(update_fields=["status", "failure_code", "failure_message", "updated_at", "lease_until"])
+            _on_commit_webhook(gen, "generation.failed")
+            failed += 1
+    stale = list(Generation.objects.filter(
+        status=GenerationStatus.QUEUED, updated_at__lt=now - timedelta(seconds=stale_after_s),
+    ).values_list("id", flat=True)[:500])
+    stale += list(Generation.objects.filter(
+        status__in=[GenerationStatus.RENDERING, GenerationStatus.SIGNING], lease_until__lt=now,
+    ).values_list("id", flat=True)[:500])
+    for gen_id in stale:
+        with transaction.atomic():
+            Generation.objects.filter(id=gen_id).update(updated_at=now)
+            enqueue_render(gen_id)
+    return {"failed": failed, "requeued": len(stale)}
+
+
+def idempotency_purge(*, now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    deleted, _ = IdempotencyRecord.objects.filter(
+        created_at__lt=now - timedelta(seconds=settings.DOPPEL_IDEMPOTENCY_TTL_S)).delete()
+    return deleted

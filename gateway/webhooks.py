@@ -1,0 +1,197 @@
+"""Outgoing webhooks to brand-registered URLs.
+
+Each event is a ``WebhookDelivery`` row created in the same transaction as
+the state change it reports; the first attempt is enqueued on commit, later
+ones are picked up by the sweeper with exponential backoff
+(1 min, 2 min, 4 min … capped at 1 h; ``DOPPEL_WEBHOOK_MAX_ATTEMPTS`` tries).
+
+Signature (documented in the README): header
+``Doppel-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>``.
+Receivers recompute it over the raw body and reject timestamps older than
+five minutes (replay protection).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import secrets
+import socket
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from gateway.models import DeliveryStatus, Generation, WebhookDelivery, WebhookEndpoint
+from rights.api_common import InvalidRequest
+from rights.models import Party
+
+EVENTS = ("generation.delivered", "generation.denied", "generation.failed", "generation.rejected",
+          "generation.cancelled")
+SIGNATURE_HEADER = "Doppel-Signature"
+TOLERANCE_S = 300
+
+
+def sign(*, secret: str, body: bytes, timestamp: int) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def verify_signature(*, secret: str, body: bytes, header: str, now: int | None = None,
+                     tolerance_s: int = TOLERANCE_S) -> bool:
+    """Reference receiver-side check (also what our tests use)."""
+    try:
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        timestamp = int(parts["t"])
+    except (ValueError, KeyError):
+        return False
+    now = int(time.time()) if now is None else now
+    if abs(now - timestamp) > tolerance_s:
+        return False
+    expected = sign(secret=secret, body=body, timestamp=timestamp).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+# --- endpoints -----------------------------------------------------------------------
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequest(fields={"url": ["Must be an http(s) URL with a host."]})
+    if parts.username or parts.password:
+        raise InvalidRequest(fields={"url": ["Credentials in the URL are not allowed."]})
+    if settings.DOPPEL_WEBHOOK_ALLOW_PRIVATE:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    except socket.gaierror:
+        raise InvalidRequest(fields={"url": ["The host does not resolve."]}) from None
+    for info in infos:
+        addr = ipaddress.ip_address(info[4][0])
+        if addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_reserved or addr.is_multicast:
+            raise InvalidRequest(fields={"url": ["Private, loopback and link-local addresses are refused."]})
+
+
+def endpoint_create(*, brand: Party, url: str, events: list[str]) -> WebhookEndpoint:
+    _check_url(url)
+    if WebhookEndpoint.objects.filter(brand=brand, active=True).count() >= 10:
+        raise InvalidRequest(fields={"url": ["At most 10 active webhook endpoints per brand."]})
+    return WebhookEndpoint.objects.create(brand=brand, url=url, events=sorted(set(events)),
+                                          secret="whsec_" + secrets.token_urlsafe(32))
+
+
+def endpoint_disable(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    endpoint.active = False
+    endpoint.save(update_fields=["active"])
+    return endpoint
+
+
+# --- events and deliveries -----------------------------------------------------------------
+
+
+def event_payload(*, generation: Generation, event: str) -> dict:
+    return {
+        "id": f"{event}:{generation.id}",
+        "type": event,
+        "created": int(time.time()),
+        "data": {
+            "generation": generation.id,
+            "contract": generation.contract_id,
+            "status": generation.status,
+            "failure": {"code": generation.failure_code, "message": generation.failure_message}
+            if generation.failure_code else None,
+            "asset_sha256": generation.asset_sha256 or None,
+            "ledger_transaction": generation.ledger_transaction_id,
+        },
+    }
+
+
+def event_emit(*, generation: Generation, event: str) -> int:
+    """Record one delivery per subscribed endpoint (inside the caller's transaction)
+    and enqueue the first attempt on commit."""
+    endpoints = [e for e in WebhookEndpoint.objects.filter(brand_id=generation.brand_id, active=True)
+                 if not e.events or event in e.events]
+    ids = []
+    for endpoint in endpoints:
+        delivery, created = WebhookDelivery.objects.get_or_create(
+            endpoint=endpoint, generation=generation, event=event,
+            defaults={"payload": event_payload(generation=generation, event=event)})
+        if created:
+            ids.append(delivery.id)
+    if ids:
+        def send() -> None:
+            from django_q.tasks import async_task
+
+            for delivery_id in ids:
+                async_task("gateway.tasks.webhook_deliver_task", delivery_id, group="webhooks")
+
+        transaction.on_commit(send)
+    return len(ids)
+
+
+def backoff(attempt: int) -> timedelta:
+    return timedelta(seconds=min(60 * 2 ** (attempt - 1), 3600))
+
+
+def delivery_attempt(*, delivery_id: str, now: datetime | None = None) -> str:
+    """POST one delivery once. Safe to call twice: a delivered one is not resent."""
+    with transaction.atomic():
+        delivery = (WebhookDelivery.objects.select_for_update().select_related("endpoint")
+                    .filter(id=delivery_id).first())
+        if delivery is None or delivery.status != DeliveryStatus.PENDING:
+            return delivery.status if delivery else "missing"
+        claim_time = now or timezone.now()
+        if delivery.next_attempt_at > claim_time:
+            return "not_due"  # another dispatcher claimed this attempt
+        # Claim the attempt so a concurrent dispatcher does not send it too.
+        delivery.attempts += 1
+        delivery.next_attempt_at = claim_time + backoff(delivery.attempts)
+        delivery.save(update_fields=["attempts", "next_attempt_at"])
+    endpoint = delivery.endpoint
+    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+    timestamp = int(time.time())
+    req = urllib.request.Request(endpoint.url, data=body, method="POST", headers={
+        "Content-Type": "application/json", "User-Agent": "Doppel-Webhooks/1",
+        SIGNATURE_HEADER: sign(secret=endpoint.secret, body=body, timestamp=timestamp),
+        "Doppel-Event": delivery.event, "Doppel-Delivery": delivery.id,
+    })
+    started = time.monotonic()
+    status_code, error = None, ""
+    try:
+        with urllib.request.urlopen(req, timeout=settings.DOPPEL_WEBHOOK_TIMEOUT_S) as resp:  # noqa: S310
+            status_code = resp.status
+    except urllib.error.HTTPError as exc:
+        status_code, error = exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        error = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+    elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+    ok = status_code is not None and 200 <= status_code < 300
+    now = now or timezone.now()
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().get(id=delivery_id)
+        delivery.log = [*delivery.log, {"at": now.isoformat(), "attempt": delivery.attempts,
+                                        "status_code": status_code, "error": error[:300], "ms": elapsed_ms}]
+        delivery.last_status_code, delivery.last_error = status_code, error[:1000]
+        if ok:
+            delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED, now
+        elif delivery.attempts >= settings.DOPPEL_WEBHOOK_MAX_ATTEMPTS:
+            delivery.status = DeliveryStatus.FAILED
+        delivery.save()
+    return delivery.status
+
+
+def deliveries_dispatch_due(*, now: datetime | None = None, limit: int = 200) -> int:
+    now = now or timezone.now()
+    due = list(WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+               .order_by("next_attempt_at").values_list("id", flat=True)[:limit])
+    for delivery_id in due:
+        delivery_attempt(delivery_id=delivery_id, now=now)
+    return len(due)
