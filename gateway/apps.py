@@ -1,6 +1,13 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class GatewayConfig(AppConfig):
     name = "gateway"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from gateway import schedules
+
+        # After `migrate` the service is usable: the periodic jobs exist.
+        post_migrate.connect(schedules.on_post_migrate, sender=self)

@@ -1,0 +1,281 @@
+"""python manage.py demo [--port 8000] [--no-serve]
+
+The README's first command ends here: it creates the demo world, starts the
+web server (gunicorn) and a django-q2 cluster, then walks one generation
+through the real system over HTTP — request, policy, render, watermark, C2PA
+signing, royalty — verifies the clip (also with its manifest stripped), shows
+a denial, the union's audit view and the performer's balance, and keeps the
+service running until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+ROOT = Path(settings.BASE_DIR)
+
+
+def _free_port(preferred: int) -> int:
+    for port in [preferred, *range(preferred + 1, preferred + 50)]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise CommandError("no free port near %d" % preferred)
+
+
+class Api:
+    def __init__(self, base: str):
+        self.base = base
+
+    def call(self, method: str, path: str, key: str, body=None, headers=None, raw: bytes | None = None,
+             content_type: str = "application/json"):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Authorization", f"Bearer {key}")
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                payload = resp.read()
+                ctype = resp.headers.get("Content-Type", "")
+                return resp.status, (json.loads(payload) if "json" in ctype else payload)
+        except urllib.error.HTTPError as exc:
+            payload = exc.read()
+            try:
+                return exc.code, json.loads(payload)
+            except ValueError:
+                return exc.code, payload
+
+
+def _multipart(field: str, filename: str, data: bytes, mime: str) -> tuple[bytes, str]:
+    boundary = "doppel" + secrets.token_hex(8)
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
+            f"Content-Type: {mime}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def _strip_and_reencode(mp4: bytes) -> bytes:
+    """What a re-uploader does: decode, downscale to 50 %, re-encode at CRF 30 — the manifest is gone."""
+    import av
+
+    src = av.open(io.BytesIO(mp4))
+    out_buf = io.BytesIO()
+    dst = av.open(out_buf, mode="w", format="mp4")
+    vin = src.streams.video[0]
+    vout = dst.add_stream("libx264", rate=int(vin.average_rate or 25))
+    vout.width, vout.height = vin.width // 2 // 2 * 2, vin.height // 2 // 2 * 2
+    vout.pix_fmt = "yuv420p"
+    vout.options = {"crf": "30", "preset": "veryfast"}
+    for frame in src.decode(vin):
+        img = frame.to_ndarray(format="rgb24")
+        small = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(width=vout.width, height=vout.height)
+        for packet in vout.encode(small):
+            dst.mux(packet)
+    for packet in vout.encode():
+        dst.mux(packet)
+    dst.close()
+    src.close()
+    return out_buf.getvalue()
+
+
+class Command(BaseCommand):
+    help = "Run the service with the demo world and walk one generation through it."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("DOPPEL_PORT", "8000")))
+        parser.add_argument("--no-serve", action="store_true", help="Exit after the walkthrough")
+        parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+
+    def say(self, text: str = "") -> None:
+        self.stdout.write(text)
+        self.stdout.flush()
+
+    def handle(self, *args, **opts):
+        call_command("migrate", verbosity=0)
+        out = io.StringIO()
+        call_command("demo_world", "--json", stdout=out)
+        world = json.loads(out.getvalue())
+        admin_password = self._admin_user()
+        port = _free_port(opts["port"])
+        base = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        logs = settings.DATA_DIR / "logs"
+        logs.mkdir(exist_ok=True)
+        procs: list[subprocess.Popen] = []
+
+        def stop(*_):
+            for p in procs:
+                if p.poll() is None:
+                    try:
+                        os.killpg(p.pid, signal.SIGTERM)
+                    except ProcessLookupError:
+                        pass
+            for p in procs:
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGKILL)
+
+        signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+        try:
+            procs.append(subprocess.Popen(
+                [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, start_new_session=True,
+                stdout=open(logs / "qcluster.log", "ab"), stderr=subprocess.STDOUT))
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{port}",
+                 "-w", str(opts["workers"]), "-k", "gthread", "--threads", "4", "--timeout", "120"],
+                cwd=ROOT, env=env, start_new_session=True,
+                stdout=open(logs / "web.log", "ab"), stderr=subprocess.STDOUT))
+            api = Api(base)
+            self._wait_ready(api, world["brand"]["api_key"], procs)
+            self.say("")
+            self.say(self.style.SUCCESS("Doppel is running"))
+            self.say(f"  Web + API     {base}/")
+            self.say(f"  API docs      {base}/api/docs/   (OpenAPI: {base}/api/schema/)")
+            self.say(f"  Admin         {base}/admin/   user 'admin', password '{admin_password}'")
+            self.say(f"  Logs          {logs}/web.log, {logs}/qcluster.log")
+            self.say("")
+            self.say("Demo API keys (Authorization: Bearer <key>):")
+            for role in ("brand", "performer", "union", "other_brand"):
+                p = world[role]
+                self.say(f"  {role:<12} {p['name']:<16} {p['id']}  {p['api_key']}")
+            self.say(f"  contract     {world['contract']} (active)")
+            self.say("")
+            self._walkthrough(api, world, base)
+            if opts["no_serve"]:
+                return
+            self.say("")
+            self.say("The service keeps running. Try:")
+            self.say(f"  curl -H 'Authorization: Bearer {world['brand']['api_key']}' {base}/api/v1/generations")
+            self.say("Press Ctrl-C to stop.")
+            while all(p.poll() is None for p in procs):
+                time.sleep(1)
+            raise CommandError("a service process exited; see the logs in " + str(logs))
+        except KeyboardInterrupt:
+            self.say("\nstopping…")
+        finally:
+            stop()
+
+    def _admin_user(self) -> str:
+        from django.contrib.auth import get_user_model
+
+        path = settings.DATA_DIR / "demo_admin_password"
+        User = get_user_model()
+        if path.exists() and User.objects.filter(username="admin").exists():
+            return path.read_text().strip()
+        password = secrets.token_urlsafe(12)
+        user, _ = User.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        path.write_text(password)
+        path.chmod(0o600)
+        return password
+
+    def _wait_ready(self, api: Api, key: str, procs) -> None:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if any(p.poll() is not None for p in procs):
+                raise CommandError("the web server or the qcluster exited at start; see var/logs")
+            try:
+                status, _ = api.call("GET", "/api/v1/parties/me", key)
+                if status == 200:
+                    return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            time.sleep(0.5)
+        raise CommandError("the web server did not start within 90 s")
+
+    def _walkthrough(self, api: Api, world: dict, base: str) -> None:
+        brand_key = world["brand"]["api_key"]
+        script = ("Hi, I'm Ava. Crack open an ice-cold Fizzly and taste the summer. "
+                  "Zero sugar, all the fun. Find it in the cooler aisle today!")
+        body = {"contract": world["contract"], "script": script, "platform": "tiktok",
+                "category": "soft_drinks", "language": "en", "territory": "US"}
+        self.say(self.style.MIGRATE_HEADING("1. A brand requests a generation"))
+        started = time.monotonic()
+        status, gen = api.call("POST", "/api/v1/generations", brand_key, body,
+                               headers={"Idempotency-Key": str(uuid.uuid4())})
+        if status != 202:
+            raise CommandError(f"generation request failed: {status} {gen}")
+        checks = ", ".join(c["rule"] for c in gen["decision"]["checks"])
+        self.say(f"  POST /api/v1/generations → 202 {gen['status']}  ({gen['id']})")
+        self.say(f"  policy: allowed; {len(gen['decision']['checks'])} rules checked ({checks})")
+        last = None
+        while True:
+            status, state = api.call("GET", f"/api/v1/generations/{gen['id']}", brand_key)
+            line = f"  {state['status']:<10} {state['progress'] * 100:5.1f} %"
+            if line != last:
+                self.say(line)
+                last = line
+            if state["status"] in ("delivered", "failed", "cancelled", "rejected", "denied"):
+                break
+            if time.monotonic() - started > 600:
+                raise CommandError("the render did not finish within 10 minutes; see var/logs/qcluster.log")
+            time.sleep(0.5)
+        elapsed = time.monotonic() - started
+        if state["status"] != "delivered":
+            raise CommandError(f"generation ended {state['status']}: {state['failure']}")
+        asset, royalty = state["asset"], state["royalty"]
+        self.say(f"  delivered in {elapsed:.1f} s: {asset['duration_s']:.1f} s clip, {asset['bytes']:,} bytes, "
+                 f"sha256 {asset['sha256'][:16]}…")
+        status, mp4 = api.call("GET", f"/api/v1/generations/{gen['id']}/asset", brand_key)
+        demo_dir = settings.DATA_DIR / "demo"
+        demo_dir.mkdir(exist_ok=True)
+        clip = demo_dir / f"{gen['id']}.mp4"
+        clip.write_bytes(mp4)
+        self.say(f"  saved {clip}")
+        cur = royalty["currency"]
+        self.say(f"  royalty ({cur} minor units): performer {royalty['performer_amount']}, union P&H "
+                 f"{royalty['union_amount']}, platform fee {royalty['fee_amount']}, brand pays {royalty['total']} "
+                 f"(ledger transaction {royalty['transaction']})")
+
+        self.say(self.style.MIGRATE_HEADING("2. Anyone verifies the clip"))
+        for label, data in (("signed clip", mp4), ("re-encoded at 50 %, CRF 30, manifest stripped",
+                                                    _strip_and_reencode(mp4))):
+            raw, ctype = _multipart("file", "clip.mp4", data, "video/mp4")
+            status, report = api.call("POST", "/api/v1/verify", world["other_brand"]["api_key"], raw=raw,
+                                      content_type=ctype)
+            wm = report["watermark"]
+            self.say(f"  {label}: C2PA {report['c2pa']['state']}; watermark "
+                     f"{'found' if wm['found'] else 'not found'} (confidence {wm['confidence']:.2f}) → "
+                     f"{(report['generation'] or {}).get('id')}")
+
+        self.say(self.style.MIGRATE_HEADING("3. A use the contract forbids is denied and recorded"))
+        bad = {**body, "script": "Feeling lucky? Spin the roulette at Globex Casino, first bet on us!",
+               "category": "entertainment", "platform": "x"}
+        status, denial = api.call("POST", "/api/v1/generations", brand_key, bad,
+                                  headers={"Idempotency-Key": str(uuid.uuid4())})
+        reasons = ", ".join(r["rule"] for r in denial["error"]["reasons"])
+        self.say(f"  → {status} {denial['error']['code']}: {reasons}")
+        status, audit = api.call("GET", "/api/v1/generations?status=denied", world["union"]["api_key"])
+        self.say(f"  the union sees {len(audit['results'])} denial(s) for its members")
+
+        self.say(self.style.MIGRATE_HEADING("4. The performer's balance and the public log"))
+        status, balances = api.call("GET", f"/api/v1/ledger/balances?party={world['performer']['id']}",
+                                    world["performer"]["api_key"])
+        self.say(f"  balances: {json.dumps(balances.get('balances', balances))[:300]}")
+        status, head = api.call("GET", "/api/v1/ledger/tree-head", world["union"]["api_key"])
+        if status == 200:
+            self.say(f"  signed tree head: size {head['size']}, root {head['root_hash'][:16]}…")

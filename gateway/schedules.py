@@ -1,0 +1,37 @@
+"""Periodic jobs, registered idempotently after every `migrate`.
+
+| job | every | what |
+|---|---|---|
+| gateway sweep | 1 min | expire approvals, repair generations after crashes, retry webhooks, purge old keys/windows |
+| ledger jobs | see ledger.schedules | sequence the Merkle log, sign tree heads, void expired holds |
+"""
+
+from __future__ import annotations
+
+SCHEDULES = [
+    # (name, func, minutes)
+    ("doppel: gateway sweep", "gateway.tasks.gateway_sweep_task", 1),
+]
+
+
+def ensure_schedules() -> list[str]:
+    from django_q.models import Schedule
+
+    names = []
+    for name, func, minutes in SCHEDULES:
+        Schedule.objects.update_or_create(
+            name=name, defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes,
+                                 "repeats": -1})
+        names.append(name)
+    try:
+        from ledger.schedules import ensure_schedules as ledger_schedules
+    except ImportError:  # pragma: no cover - the ledger always ships it
+        return names
+    return names + list(ledger_schedules() or [])
+
+
+def on_post_migrate(sender, **kwargs) -> None:
+    from django.db import connection
+
+    if "django_q_schedule" in connection.introspection.table_names():
+        ensure_schedules()
