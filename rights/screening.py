@@ -1,0 +1,614 @@
+"""Script screening: does an ad script promote a product category the contract bans?
+
+``screen(script, categories)`` reads the text the avatar will speak and reports
+every *banned* category the script promotes, whatever category the brand
+declared. It is a pure function (no Django, no ORM, no I/O after import) so the
+policy engine can call it on every request and a worker can re-run it mid-flight.
+
+How a script is read
+--------------------
+1. **Folding.** NFKD (full-width and compatibility letters, ligatures, math
+   alphabets), accents dropped ("apuéstas" → "apuestas"), homoglyphs mapped to
+   Latin (Cyrillic "о а е с р", Greek "ο α ν", small capitals…), zero-width
+   characters and soft hyphens deleted, "ß" → "ss", ASCII case folded,
+   apostrophes deleted ("you'll" → "youll"), every other punctuation or symbol
+   a word break, except the leetspeak symbols ``@ $ ! |`` inside words.
+2. **Tokens and their variants.** Whitespace-split tokens, plus: leetspeak
+   readings of tokens that mix letters with digits or symbols ("c4s1n0",
+   "v1agra", "a1cohol" via 1→i and 1→l, "c@sino"); the letter runs of such
+   tokens ("casino2024" → "casino"); runs of ≥ 3 single characters glued back
+   together ("p.o.t.e.n.c.y", "v-i-a-g-r-a", "p o t e n c y"), searched inside
+   for strong terms (so "a v i a g r a" is found too); two adjacent tokens glued
+   when the first is the start of a strong term ("via gra", "bet 365").
+3. **Matching.** Tokens are looked up in a dictionary of every inflected form
+   of every term (built at import: plurals, verb endings, German case endings,
+   umlaut spellings "ä"/"ae"), so matching is a set intersection. Compound
+   markers let a term match inside a longer word (German "Sportwetten",
+   "Onlinecasino"). Phrases are matched on the token sequence and also as one
+   glued token (hashtags: "#onlinecasino"). Chinese, which has no spaces, is
+   matched by substring over the text's CJK characters with separators removed
+   ("博 彩" is "博彩").
+4. **Scoring.** Each distinct term counts once per category: strong terms and
+   phrases weigh enough to flag on their own; weak (ambiguous) terms such as
+   "bet", "shot", "vote", "pill", "slim", "god", "campaign" only flag together
+   with other evidence. *Allow* phrases ("wine red", "shot on iphone", "root
+   beer", "酒红色") cancel the occurrences of a term they contain.
+
+All languages' terms apply to every script: a Spanish brand name in an English
+script is still found. ``screen`` does not know (or trust) the declared language.
+
+Vocabulary format (``rights/data/screening.json``)
+--------------------------------------------------
+::
+
+    {
+      "version": "2025.1",                       # recorded with decisions
+      "weights": {"strong": 3, "phrases": 3, "weak": 1},
+      "threshold": 2,                            # score needed to flag a category
+      "category_thresholds": {"political": 3},   # stricter where weak words are common
+      "categories": {
+        "<category>": {                          # a name from rights.vocab.CATEGORIES
+          "<lang>": {                            # ISO 639-1: en, es, de, zh, ...
+            "strong": ["viagra", "*wetten", "casino*", "=gin", ...],
+            "weak":   ["pill", "lose weight", ...],
+            "phrases": ["online casino", "ask your doctor if", ...]
+          }
+        }
+      },
+      "allow": {"<lang>": ["wine red", "shot on iphone", "weinrot", ...]}
+    }
+
+Term syntax, written as a person would write it (the loader folds it exactly
+as it folds scripts):
+
+- ``word``: the word and its inflections for the list's language (en: -s,
+  -es, -ed, -ing, -er(s), y→ies, consonant doubling; es: -s, -es, o→a/as;
+  de: -e, -en, -n, -er, -ern, -es, -s, -ens).
+- ``=word``: that exact form only (no inflection).
+- ``*word``: *also* as the end of a longer word (German compound head:
+  "*wetten" finds "Sportwetten"); ``word*``: as the start of a longer word
+  ("casino*" finds "Casinobonus"); ``*word*``: both. The marker adds compound
+  matching only: list the bare word as well if it should count on its own.
+  The longer word must have at least 3 more characters.
+- several words: a phrase; every word is inflected, words must be adjacent.
+- any term with CJK characters: matched as a substring, no inflection; at
+  least two characters (a single character such as "酒" is in "酒店", hotel).
+- ``allow`` entries: benign phrases (or single compound words) that contain
+  a term; the occurrences they cover do not count. Each must contain a term.
+
+Weights: a category is reported when the sum of the weights of its distinct
+matched terms reaches its threshold (``category_thresholds`` or
+``threshold``); ``phrases`` use the ``phrases`` weight, and multi-word entries
+under ``weak`` are weak phrases. A weak phrase may not contain a single-word
+term of its own category (it would count twice). A token counts once per
+category, with its strongest entry. The loader raises ``ValueError`` on any
+rule broken, so a bad vocabulary fails at import, not in production.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["CATEGORIES", "VOCABULARY_VERSION", "Hit", "normalize", "screen", "vocabulary_stats"]
+
+VOCABULARY_PATH = Path(__file__).parent / "data" / "screening.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One banned category the script promotes, and the terms that showed it."""
+
+    category: str
+    terms: tuple[str, ...]
+    score: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    category: str
+    term: str  # the folded term, as shown to people
+    weight: int
+
+
+# --------------------------------------------------------------------------- folding
+
+# Look-alikes of Latin letters that NFKD leaves alone (both cases where it matters).
+_HOMOGLYPHS = {
+    # Cyrillic
+    "а": "a", "в": "b", "г": "r", "е": "e", "ё": "e", "з": "3", "и": "u", "й": "u", "к": "k",
+    "м": "m", "н": "h", "о": "o", "п": "n", "р": "p", "с": "c", "т": "t", "у": "y", "х": "x",
+    "ь": "b", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "һ": "h", "ԛ": "q", "ԝ": "w",
+    "ӏ": "l", "ɡ": "g",
+    "А": "a", "В": "b", "Е": "e", "З": "3", "К": "k", "М": "m", "Н": "h", "О": "o", "Р": "p",
+    "С": "c", "Т": "t", "У": "y", "Х": "x", "І": "i", "Ј": "j", "Ѕ": "s", "Ԁ": "d", "Ь": "b",
+    "Ӏ": "l",
+    # Greek
+    "α": "a", "β": "b", "γ": "y", "δ": "d", "ε": "e", "ζ": "z", "η": "n", "ι": "i", "κ": "k",
+    "μ": "u", "ν": "v", "ο": "o", "ρ": "p", "ς": "s", "σ": "o", "τ": "t", "υ": "u", "χ": "x",
+    "ω": "w", "ϲ": "c",
+    "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "i", "Κ": "k", "Μ": "m", "Ν": "n",
+    "Ο": "o", "Ρ": "p", "Τ": "t", "Υ": "y", "Χ": "x", "Ϲ": "c",
+    # Armenian
+    "օ": "o", "ո": "n", "ս": "u", "հ": "h", "ց": "g",
+    # Latin letters without a decomposition, IPA, small capitals
+    "ß": "ss", "ẞ": "ss", "ı": "i", "ł": "l", "Ł": "l", "ø": "o", "Ø": "o", "đ": "d", "Đ": "d",
+    "ħ": "h", "ŧ": "t", "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe", "þ": "th", "ð": "d",
+    "ƒ": "f", "ɑ": "a", "ɩ": "i", "ʀ": "r", "ɪ": "i", "ʏ": "y", "ʟ": "l", "ɴ": "n", "ɢ": "g",
+    "ʜ": "h", "ʙ": "b", "ᴀ": "a", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e", "ᴊ": "j", "ᴋ": "k", "ᴍ": "m",
+    "ᴏ": "o", "ᴘ": "p", "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ᴢ": "z", "ꜱ": "s",
+    # apostrophes are deleted, like ASCII ' (so "you’ll" folds like "you'll")
+    "’": "", "‘": "", "ʼ": "", "ʻ": "", "´": "", "`": "",
+}
+
+
+class _FoldTable(dict):
+    """str.translate table for the non-ASCII characters left after NFKD.
+
+    Marks and invisible format characters (zero-width space/joiners, soft
+    hyphen, BOM, bidi controls) are deleted; homoglyphs become Latin; anything
+    else (CJK, dashes, quotes, emoji) becomes a word break. Filled lazily, and
+    bounded so hostile input cannot grow it without limit.
+    """
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        value = _HOMOGLYPHS.get(char)
+        if value is None:
+            value = "" if unicodedata.category(char) in ("Mn", "Me", "Mc", "Cf") else " "
+        if len(self) < 20_000:
+            self[code] = value
+        return value
+
+
+_FOLD = _FoldTable()
+_CODEC_ERRORS = "doppel.screening.fold"
+
+
+def _fold_unencodable(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    return error.object[error.start:error.end].translate(_FOLD), error.end
+
+
+codecs.register_error(_CODEC_ERRORS, _fold_unencodable)
+
+
+def _byte_table() -> bytes:
+    table = bytearray(b" " * 256)
+    for c in b"abcdefghijklmnopqrstuvwxyz0123456789@$!|":
+        table[c] = c
+    for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+        table[c] = c + 32
+    return bytes(table)
+
+
+_BYTES = _byte_table()
+_DELETE = b"'`"
+_LETTERS_AND_SPACE = b"abcdefghijklmnopqrstuvwxyz \t\n\r\x0b\x0c"
+_LEET_SYMBOLS = b"@$!|"
+_LEET_I = bytes.maketrans(b"0123456789@$!|", b"oizeasgtbgasil")
+_LEET_L = bytes.maketrans(b"0123456789@$!|", b"olzeasbtbgasil")
+_DIGITS_AND_SYMBOLS = b"0123456789@$!|"
+
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]+")
+
+
+def _fold(text: str) -> tuple[bytes, str | None]:
+    """The folded Latin view of ``text`` (ASCII bytes) and its NFKD form (None if ASCII)."""
+    if text.isascii():
+        return text.encode("ascii").translate(_BYTES, _DELETE), None
+    nfkd = unicodedata.normalize("NFKD", text)
+    return nfkd.encode("ascii", _CODEC_ERRORS).translate(_BYTES, _DELETE), nfkd
+
+
+def normalize(text: str) -> str:
+    """The folded Latin reading of ``text``, tokens separated by single spaces."""
+    return " ".join(_fold(text)[0].decode("ascii").split())
+
+
+# --------------------------------------------------------------------------- vocabulary
+
+_LANG_SUFFIXES = {
+    "en": ("s", "es", "ed", "ing", "er", "ers"),
+    "es": ("s", "es"),
+    "de": ("e", "en", "n", "er", "ern", "es", "s", "ens"),
+}
+_VOWELS = "aeiou"
+
+
+def _inflect(word: str, lang: str) -> set[str]:
+    forms = {word}
+    if not word.isalpha() or len(word) < 3:
+        return forms
+    forms.update(word + s for s in _LANG_SUFFIXES.get(lang, ()))
+    if lang == "en":
+        if word.endswith("e"):
+            forms.update((word[:-1] + "ing", word + "d", word + "r", word + "rs"))
+        if word.endswith("y") and word[-2] not in _VOWELS:
+            forms.update((word[:-1] + "ies", word[:-1] + "ied"))
+        if word[-1] in "bdgmnprt" and word[-2] in _VOWELS and word[-3] not in _VOWELS:
+            forms.update((word + word[-1] + "ing", word + word[-1] + "ed"))
+    elif lang == "es":
+        if word.endswith("o"):
+            forms.update((word[:-1] + "a", word[:-1] + "as"))
+        elif word.endswith("z"):
+            forms.add(word[:-1] + "ces")
+        elif word[-1] not in _VOWELS:
+            forms.update((word + "a", word + "as"))
+    return forms
+
+
+def _spellings(term: str, lang: str) -> set[str]:
+    """German umlauts are also written ae/oe/ue; fold both spellings."""
+    spellings = {term}
+    if lang == "de" and any(c in term for c in "äöüÄÖÜß"):
+        spellings.add(term.replace("ä", "ae").replace("ö", "oe").replace("ü", "ue")
+                      .replace("Ä", "Ae").replace("Ö", "Oe").replace("Ü", "Ue"))
+    return spellings
+
+
+def _has_cjk(text: str) -> bool:
+    return _CJK_RUN.search(text) is not None
+
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """A regex alternation shaped as a trie: one branch per first character."""
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        branches = [re.escape(char) + emit(child) for char, child in sorted(node.items()) if char]
+        optional = "" in node
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 and not optional else "(?:" + "|".join(branches) + ")"
+        if optional:
+            body = body + "?" if body.startswith("(?:") else "(?:" + body + ")?"
+        return body
+
+    return emit(trie)
+
+
+@dataclass(frozen=True, slots=True)
+class _Phrase:
+    pattern: re.Pattern[bytes]
+    entry: _Entry
+
+
+class _Vocabulary:
+    """Everything ``screen`` needs, precompiled from the JSON vocabulary."""
+
+    def __init__(self, data: dict) -> None:
+        self.version = str(data["version"])
+        weights = data["weights"]
+        self.threshold = int(data["threshold"])
+        self.thresholds = {c: int(t) for c, t in data.get("category_thresholds", {}).items()}
+        if max(int(weights["strong"]), int(weights["phrases"])) < max(self.threshold, *self.thresholds.values()):
+            raise ValueError("strong terms and phrases must flag on their own")
+        self.stats: dict[str, dict[str, dict[str, int]]] = {}
+        self.forms: dict[bytes, list[_Entry]] = {}
+        self.strong_forms: set[bytes] = set()
+        self.suffixes: dict[bytes, list[_Entry]] = {}
+        self.prefixes: dict[bytes, list[_Entry]] = {}
+        self.phrases: list[_Phrase] = []
+        self.anchors: dict[bytes, list[int]] = {}
+        self.cjk: dict[str, list[_Entry]] = {}
+        self.category_names = frozenset(data["categories"])
+        self._weak_phrases: list[tuple[list[str], str, str]] = []
+
+        for category, by_lang in sorted(data["categories"].items()):
+            self.stats[category] = {}
+            for lang, lists in sorted(by_lang.items()):
+                counts = {}
+                for kind in ("strong", "weak", "phrases"):
+                    terms = lists.get(kind, [])
+                    counts[kind] = len(terms)
+                    for term in terms:
+                        self._add(term, lang=lang, category=category, weight=int(weights[kind]))
+                self.stats[category][lang] = counts
+
+        for words, category, raw in self._weak_phrases:
+            for word in words:
+                if any(e.category == category for e in self.forms.get(word.encode(), ())):
+                    raise ValueError(f"weak phrase {raw!r} contains the {category} term {word!r}")
+        self.allow_latin: dict[bytes, list[bytes]] = {}
+        self.allow_tokens: set[bytes] = set()
+        self.allow_cjk: dict[str, list[str]] = {}
+        for lang, phrases in sorted(data.get("allow", {}).items()):
+            for phrase in phrases:
+                self._add_allow(phrase, lang=lang)
+
+        self.form_keys = frozenset(self.forms)
+        self.strong_keys = frozenset(self.strong_forms)
+        self.strong_lengths = tuple(sorted({len(f) for f in self.strong_forms if len(f) >= 4}))
+        # First parts of strong single-word forms split in two ("via gra", "bet 365").
+        self.fragments = frozenset(
+            f[:i] for f in self.strong_forms if len(f) >= 5 for i in range(3, len(f) - 1)
+        )
+        self.suffix_lengths = tuple(sorted({len(f) for f in self.suffixes}))
+        self.prefix_lengths = tuple(sorted({len(f) for f in self.prefixes}))
+        self.min_compound = min((*self.suffix_lengths, *self.prefix_lengths), default=99) + 3
+        self.anchor_keys = frozenset(self.anchors)
+        self.allow_keys = frozenset(self.allow_latin)
+        cjk_terms = sorted(self.cjk, key=lambda t: (-len(t), t))
+        self.cjk_pattern = re.compile("(?=(" + _trie_pattern(cjk_terms) + "))") if cjk_terms else None
+
+    # -- building
+
+    def _add(self, raw: str, *, lang: str, category: str, weight: int) -> None:
+        raw = raw.strip()
+        if not raw:
+            raise ValueError(f"empty term in {category}/{lang}")
+        exact = raw.startswith("=")
+        head = raw.startswith("*") or raw.startswith("=*")
+        modifier = raw.endswith("*")
+        text = raw.strip("=*")
+        if _has_cjk(text):
+            folded = "".join(_CJK_RUN.findall(unicodedata.normalize("NFKD", text)))
+            if len(folded) < 2:
+                raise ValueError(f"CJK term {raw!r} in {category}/{lang} is shorter than 2 characters")
+            self._merge(self.cjk.setdefault(folded, []), _Entry(category, folded, weight))
+            return
+        for spelling in _spellings(text, lang):
+            words = _fold(spelling)[0].decode("ascii").split()
+            if not words:
+                raise ValueError(f"term {raw!r} in {category}/{lang} folds to nothing")
+            entry = _Entry(category, " ".join(_fold(text)[0].decode("ascii").split()), weight)
+            if len(words) == 1:
+                word = words[0]
+                forms = {word} if exact else _inflect(word, lang)
+                if head or modifier:
+                    if head:
+                        for form in forms:
+                            self._merge(self.suffixes.setdefault(form.encode(), []), entry)
+                    if modifier:
+                        self._merge(self.prefixes.setdefault(word.encode(), []), entry)
+                    continue
+                for form in forms:
+                    self._add_form(form.encode(), entry)
+            else:
+                if weight < self.threshold:
+                    self._weak_phrases.append((words, category, raw))
+                self._add_phrase(words, lang=lang, entry=entry, exact=exact)
+
+    @staticmethod
+    def _merge(entries: list[_Entry], entry: _Entry) -> None:
+        """One entry per category: the strongest (then the first) wins."""
+        for i, existing in enumerate(entries):
+            if existing.category == entry.category:
+                if entry.weight > existing.weight:
+                    entries[i] = entry
+                return
+        entries.append(entry)
+
+    def _add_form(self, form: bytes, entry: _Entry) -> None:
+        self._merge(self.forms.setdefault(form, []), entry)
+        if entry.weight >= self.threshold:
+            self.strong_forms.add(form)
+
+    def _add_phrase(self, words: list[str], *, lang: str, entry: _Entry, exact: bool) -> None:
+        word_forms = [{w} if exact else _inflect(w, lang) for w in words]
+        alternatives = [
+            "(?:" + "|".join(re.escape(f) for f in sorted(forms, key=lambda f: (-len(f), f))) + ")"
+            for forms in word_forms
+        ]
+        pattern = re.compile(("(?<![^ ])" + " ".join(alternatives) + "(?![^ ])").encode("ascii"))
+        index = len(self.phrases)
+        self.phrases.append(_Phrase(pattern, entry))
+        anchor = max(range(len(words)), key=lambda i: (len(words[i]), i))
+        for form in word_forms[anchor]:
+            self.anchors.setdefault(form.encode(), []).append(index)
+        # The same phrase written as one word: hashtags, "#onlinecasino". Only
+        # from words of 3+ letters: "treat ed" must not become "treated".
+        if len(words) <= 3 and all(len(w) >= 3 for w in words):
+            stem = "".join(words[:-1])
+            for form in word_forms[-1]:
+                self._add_form((stem + form).encode(), entry)
+
+    def _add_allow(self, phrase: str, *, lang: str) -> None:
+        if _has_cjk(phrase):
+            folded = "".join(_CJK_RUN.findall(unicodedata.normalize("NFKD", phrase)))
+            covered = [term for term in self.cjk if term in folded]
+            if not covered:
+                raise ValueError(f"allow phrase {phrase!r} ({lang}) contains no term")
+            for term in covered:
+                self.allow_cjk.setdefault(term, []).append(folded)
+            return
+        words = _fold(phrase)[0].split()
+        covered_forms = [w for w in words if w in self.forms]
+        if len(words) == 1 and not covered_forms:
+            if not self._compound_entries(words[0]):
+                raise ValueError(f"allow word {phrase!r} ({lang}) matches no compound term")
+            self.allow_tokens.add(words[0])
+            return
+        if not covered_forms:
+            raise ValueError(f"allow phrase {phrase!r} ({lang}) contains no term")
+        padded = b" " + b" ".join(words) + b" "
+        for form in covered_forms:
+            self.allow_latin.setdefault(form, []).append(padded)
+
+    # -- matching helpers
+
+    def _compound_entries(self, token: bytes) -> list[_Entry]:
+        found: list[_Entry] = []
+        size = len(token)
+        for k in self.suffix_lengths:
+            if k > size - 3:
+                break
+            entries = self.suffixes.get(token[-k:])
+            if entries:
+                found.extend(entries)
+        for k in self.prefix_lengths:
+            if k > size - 3:
+                break
+            entries = self.prefixes.get(token[:k])
+            if entries:
+                found.extend(entries)
+        return found
+
+
+def _load() -> _Vocabulary:
+    with VOCABULARY_PATH.open(encoding="utf-8") as handle:
+        return _Vocabulary(json.load(handle))
+
+
+_V = _load()
+_SINGLE_CHARS = frozenset(bytes([c]) for c in b"abcdefghijklmnopqrstuvwxyz0123456789@$!|")
+
+VOCABULARY_VERSION: str = _V.version
+CATEGORIES: frozenset[str] = _V.category_names
+
+
+def vocabulary_stats() -> dict[str, dict[str, dict[str, int]]]:
+    """Number of strong terms, weak terms and phrases per category and language."""
+    return {cat: {lang: dict(counts) for lang, counts in langs.items()} for cat, langs in _V.stats.items()}
+
+
+# --------------------------------------------------------------------------- screening
+
+def _variants(tokens: Iterable[bytes]) -> set[bytes]:
+    """Leetspeak readings and letter runs of tokens mixing letters with digits or symbols."""
+    out: set[bytes] = set()
+    for token in tokens:
+        if token.isalpha() or token.isdigit():
+            continue
+        stripped = token.strip(_LEET_SYMBOLS)
+        letters = token.translate(None, _DIGITS_AND_SYMBOLS)
+        if not letters:
+            continue
+        out.add(stripped)
+        for candidate in {token, stripped}:
+            out.add(candidate.translate(_LEET_I))
+            out.add(candidate.translate(_LEET_L))
+        out.update(part for part in re.split(rb"[0-9@$!|]+", token) if len(part) >= 3)
+    return out
+
+
+def _spelled_runs(words: list[bytes]) -> list[bytes]:
+    """Runs of >= 3 single-character tokens glued together ("v i a g r a")."""
+    try:
+        lengths = bytes(map(len, words))
+    except ValueError:  # a token longer than 255 characters
+        lengths = bytes(min(len(w), 255) for w in words)
+    runs = []
+    start = lengths.find(b"\x01\x01\x01")
+    while start >= 0:
+        end = start
+        while end < len(lengths) and lengths[end] == 1:
+            end += 1
+        runs.append(b"".join(words[start:end]))
+        start = lengths.find(b"\x01\x01\x01", end)
+    return runs
+
+
+def _inside(run: bytes) -> set[bytes]:
+    """Strong forms found anywhere inside a glued run (absorbs a stray "a" or "x")."""
+    found = set()
+    size = len(run)
+    for k in _V.strong_lengths:
+        if k > size:
+            break
+        for i in range(size - k + 1):
+            piece = run[i:i + k]
+            if piece in _V.strong_keys:
+                found.add(piece)
+    return found
+
+
+def screen(script: str, categories: frozenset[str] | Iterable[str]) -> list[Hit]:
+    """Banned categories that ``script`` promotes, sorted by category.
+
+    Only categories in ``categories`` are reported; categories without a
+    vocabulary (``CATEGORIES`` lists those that have one) are never reported.
+    """
+    wanted = categories if isinstance(categories, (frozenset, set)) else frozenset(categories)
+    if not script or _V.category_names.isdisjoint(wanted):
+        return []
+    latin, nfkd = _fold(script)
+    words = latin.split()
+    tokens = set(words)
+    extra: set[bytes] = set()
+
+    if len(tokens & _SINGLE_CHARS) >= 3:
+        for run in _spelled_runs(words):
+            extra.add(run)
+            extra |= _inside(run)
+            if not run.isdigit():
+                extra |= _variants((run,))
+                extra |= _inside(run.translate(_LEET_I)) | _inside(run.translate(_LEET_L))
+    if latin.translate(None, _LETTERS_AND_SPACE):
+        extra |= _variants(tokens)
+    fragments = tokens & _V.fragments
+    if fragments:
+        strong = _V.strong_keys
+        extra.update(c for a, b in zip(words, words[1:]) if a in fragments
+                     if (c := a + b) in strong)
+    if extra:
+        tokens |= extra
+
+    evidence: dict[str, dict[str, int]] = {}
+
+    def note(entry: _Entry) -> None:
+        if entry.category in wanted:
+            terms = evidence.setdefault(entry.category, {})
+            if terms.get(entry.term, 0) < entry.weight:
+                terms[entry.term] = entry.weight
+
+    found = tokens & _V.form_keys
+    if found:
+        allowed = found & _V.allow_keys
+        if allowed:
+            padded = b" " + b" ".join(words) + b" "
+            for form in allowed:
+                seen = words.count(form)
+                if seen and sum(padded.count(p) for p in _V.allow_latin[form]) >= seen:
+                    found.discard(form)
+        for form in found:
+            for entry in _V.forms[form]:
+                note(entry)
+
+    min_compound = _V.min_compound
+    for token in tokens:
+        if len(token) >= min_compound and token not in _V.form_keys and token not in _V.allow_tokens:
+            for entry in _V._compound_entries(token):
+                note(entry)
+
+    anchors = tokens & _V.anchor_keys
+    if anchors:
+        joined = b" ".join(words)
+        for index in sorted({i for form in anchors for i in _V.anchors[form]}):
+            phrase = _V.phrases[index]
+            if phrase.entry.category in wanted and phrase.pattern.search(joined):
+                note(phrase.entry)
+
+    if nfkd is not None and _V.cjk_pattern is not None:
+        cjk = "".join(_CJK_RUN.findall(nfkd))
+        if cjk:
+            matched = set(_V.cjk_pattern.findall(cjk))
+            # The trie returns the longest term at each position; shorter terms
+            # that start there ("处方" in "处方药") count too.
+            matched.update(m[:i] for m in tuple(matched) for i in range(2, len(m)) if m[:i] in _V.cjk)
+            for term in matched:
+                allows = _V.allow_cjk.get(term)
+                if allows and sum(cjk.count(a) for a in allows) >= cjk.count(term):
+                    continue
+                for entry in _V.cjk[term]:
+                    note(entry)
+
+    hits = []
+    for category in sorted(evidence):
+        terms = evidence[category]
+        score = sum(terms.values())
+        if score >= _V.thresholds.get(category, _V.threshold):
+            hits.append(Hit(category=category, terms=tuple(sorted(terms)), score=score))
+    return hits
