@@ -269,6 +269,9 @@ class LogPending(models.Model):
     seq = models.BigAutoField(primary_key=True)
     transaction = models.OneToOneField(Transaction, on_delete=models.PROTECT, related_name="log_pending")
 
+    def __str__(self) -> str:
+        return f"pending #{self.seq}: {self.transaction_id}"
+
 
 class LogLeaf(models.Model):
     """Leaf ``index`` of the log is ``transaction``. Append-only."""
@@ -278,6 +281,9 @@ class LogLeaf(models.Model):
 
     class Meta:
         ordering = ["index"]
+
+    def __str__(self) -> str:
+        return f"leaf {self.index}: {self.transaction_id}"
 
 
 NODE_LEVEL_SHIFT = 56
@@ -295,6 +301,10 @@ class LogNode(models.Model):
     id = models.BigIntegerField(primary_key=True)
     hash = models.CharField(max_length=64)
 
+    def __str__(self) -> str:
+        level, index = self.id >> NODE_LEVEL_SHIFT, self.id & ((1 << NODE_LEVEL_SHIFT) - 1)
+        return f"node level {level} index {index}"
+
 
 class LogState(models.Model):
     """The single row the sequencer locks; its size and root are authoritative."""
@@ -306,6 +316,9 @@ class LogState(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="ledger_logstate_singleton")]
+
+    def __str__(self) -> str:
+        return f"log size {self.size}"
 
 
 class TreeHead(models.Model):
@@ -320,6 +333,9 @@ class TreeHead(models.Model):
     class Meta:
         ordering = ["-size"]
 
+    def __str__(self) -> str:
+        return f"tree head {self.size} {self.root_hash[:16]}"
+
 
 class BalanceCheckpoint(models.Model):
     """Running debit and credit totals of an account over every *sequenced*
@@ -332,3 +348,6 @@ class BalanceCheckpoint(models.Model):
     credits = models.BigIntegerField(default=0)
     log_size = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: debits {self.debits}, credits {self.credits}"

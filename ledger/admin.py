@@ -1,0 +1,62 @@
+"""Read-only admin over the ledger: staff may look, never edit (the database
+refuses edits anyway; corrections are reversing transactions)."""
+
+from django.contrib import admin
+
+from ledger.models import Account, Hold, PlatformFee, Posting, Transaction, TreeHead
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PostingInline(admin.TabularInline):
+    model = Posting
+    extra = 0
+    can_delete = False
+    fields = ("account", "side", "amount", "currency")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Transaction)
+class TransactionAdmin(ReadOnlyAdmin):
+    list_display = ("id", "kind", "contract", "reference", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("id", "reference", "contract__id")
+    inlines = [PostingInline]
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdmin):
+    list_display = ("id", "party", "purpose", "currency", "created_at")
+    list_filter = ("purpose", "currency")
+    search_fields = ("id", "party__id", "party__name")
+
+
+@admin.register(Hold)
+class HoldAdmin(ReadOnlyAdmin):
+    list_display = ("id", "reference", "contract", "status", "expected_amount", "currency", "expires_at")
+    list_filter = ("status",)
+    search_fields = ("id", "reference", "contract__id")
+
+
+@admin.register(TreeHead)
+class TreeHeadAdmin(ReadOnlyAdmin):
+    list_display = ("size", "root_hash", "timestamp")
+
+
+@admin.register(PlatformFee)
+class PlatformFeeAdmin(admin.ModelAdmin):
+    """Fees are configuration, not ledger entries: staff set them here."""
+
+    list_display = ("platform", "fee_bps", "updated_at")

@@ -1,0 +1,354 @@
+"""Ledger reads: scopes, balances, leaves and proofs, usage, statements."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Sum, When
+
+from ledger import merkle
+from ledger.leaf import format_timestamp, leaf_document, leaf_text
+from ledger.models import (
+    DEBIT_NORMAL,
+    Account,
+    AccountPurpose,
+    Hold,
+    LogNode,
+    LogState,
+    Posting,
+    Side,
+    Transaction,
+    TransactionKind,
+    TreeHead,
+    node_key,
+)
+from rights.models import Contract, Party, PartyKind
+
+# --- scopes -----------------------------------------------------------------------------
+
+
+def party_scope_q(viewer: Party, field: str) -> Q:
+    """Parties ``viewer`` may see through ``field``: itself, and a union's members."""
+    q = Q(**{field: viewer})
+    if viewer.kind == PartyKind.UNION:
+        q |= Q(**{f"{field}__union": viewer})
+    return q
+
+
+def party_visible(*, viewer: Party, party_id: str) -> Party | None:
+    """The party ``party_id`` if ``viewer`` may read its ledger (itself, or a union's member)."""
+    if party_id == viewer.id:
+        return viewer
+    if viewer.kind == PartyKind.UNION:
+        return Party.objects.filter(id=party_id, union=viewer, kind=PartyKind.PERFORMER).first()
+    return None
+
+
+def transactions_visible(*, viewer: Party) -> QuerySet[Transaction]:
+    """Transactions with a posting on an account of a party ``viewer`` may see."""
+    touching = Posting.objects.filter(party_scope_q(viewer, "account__party")).values("transaction_id")
+    return (
+        Transaction.objects.filter(id__in=touching)
+        .select_related("log_leaf")
+        .prefetch_related(Prefetch("postings", queryset=Posting.objects.select_related("account").order_by("id")))
+    )
+
+
+def transaction_visible(*, viewer: Party, transaction_id: str) -> Transaction | None:
+    return transactions_visible(viewer=viewer).filter(id=transaction_id).first()
+
+
+# --- balances ---------------------------------------------------------------------------
+
+# One statement, so one snapshot: the sequencer moves a transaction from
+# ledger_logpending into the checkpoint totals atomically, and a single
+# statement sees it on exactly one side.
+_BALANCE_SQL = """
+SELECT account_id, SUM(debits), SUM(credits) FROM (
+    SELECT account_id, debits, credits FROM ledger_balancecheckpoint WHERE account_id IN ({ids})
+    UNION ALL
+    SELECT p.account_id,
+           CASE WHEN p.side = 'debit' THEN p.amount ELSE 0 END,
+           CASE WHEN p.side = 'credit' THEN p.amount ELSE 0 END
+    FROM ledger_logpending q JOIN ledger_posting p ON p.transaction_id = q.transaction_id
+    WHERE p.account_id IN ({ids})
+) AS parts GROUP BY account_id
+"""
+
+
+def account_totals(*, account_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """(debits, credits) per account: checkpoint totals plus not-yet-sequenced postings.
+
+    Cost is O(accounts + pending backlog), independent of the number of postings."""
+    ids = list(account_ids)
+    if not ids:
+        return {}
+    placeholders = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(_BALANCE_SQL.format(ids=placeholders), ids + ids)
+        return {row[0]: (int(row[1] or 0), int(row[2] or 0)) for row in cursor.fetchall()}
+
+
+def signed_balance(purpose: str, debits: int, credits: int) -> int:
+    return debits - credits if purpose in DEBIT_NORMAL else credits - debits
+
+
+def balances_for_party(*, party: Party) -> list[dict[str, Any]]:
+    accounts = list(Account.objects.filter(party=party).order_by("purpose", "currency", "id"))
+    totals = account_totals(account_ids=[a.id for a in accounts])
+    rows = []
+    for account in accounts:
+        debits, credits = totals.get(account.id, (0, 0))
+        rows.append({
+            "account": account.id, "purpose": account.purpose, "currency": account.currency,
+            "normal_side": "debit" if account.purpose in DEBIT_NORMAL else "credit",
+            "debits": debits, "credits": credits,
+            "balance": signed_balance(account.purpose, debits, credits),
+        })
+    return rows
+
+
+# --- leaves -----------------------------------------------------------------------------
+
+
+def leaf_documents(transaction_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The leaf document of each transaction, as stored now (two queries)."""
+    ids = list(transaction_ids)
+    postings: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for txn_id, account, party, purpose, side, amount, currency in Posting.objects.filter(
+        transaction_id__in=ids
+    ).values_list("transaction_id", "account_id", "account__party_id", "account__purpose", "side", "amount", "currency"):
+        postings[txn_id].append({
+            "account": account, "party": party, "purpose": purpose, "side": side, "amount": amount,
+            "currency": currency,
+        })
+    documents = {}
+    for txn_id, kind, created_at, contract, hold, reverses, reference, meta in Transaction.objects.filter(
+        id__in=ids
+    ).values_list("id", "kind", "created_at", "contract_id", "hold_id", "reverses_id", "reference", "meta"):
+        documents[txn_id] = leaf_document(
+            id=txn_id, kind=kind, created_at=format_timestamp(created_at), contract=contract, hold=hold,
+            reverses=reverses, reference=reference, meta=meta or {}, postings=postings[txn_id],
+        )
+    return documents
+
+
+def leaf_text_of(transaction_id: str) -> str:
+    return leaf_text(leaf_documents([transaction_id])[transaction_id])
+
+
+# --- the log ----------------------------------------------------------------------------
+
+
+def tree_head_latest() -> TreeHead | None:
+    return TreeHead.objects.order_by("-size").first()
+
+
+def log_size() -> int:
+    state = LogState.objects.filter(pk=1).values_list("size", flat=True).first()
+    return state or 0
+
+
+def _fetch_nodes(wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    keys = {node_key(level, index): (level, index) for level, index in wanted}
+    rows = LogNode.objects.filter(id__in=list(keys)).values_list("id", "hash")
+    return {keys[key]: bytes.fromhex(h) for key, h in rows}
+
+
+def log_leaf_hash(index: int) -> bytes:
+    return merkle.range_roots([(index, index + 1)], _fetch_nodes)[0]
+
+
+def log_root(size: int) -> bytes:
+    if size == 0:
+        return merkle.EMPTY_ROOT
+    return merkle.range_roots([(0, size)], _fetch_nodes)[0]
+
+
+def log_inclusion(*, index: int, tree_size: int) -> tuple[bytes, list[bytes]]:
+    """The stored leaf hash and PATH(index, D[0:tree_size]): one query, O(log n) rows."""
+    roots = merkle.range_roots([(index, index + 1), *merkle.inclusion_ranges(index, tree_size)], _fetch_nodes)
+    return roots[0], roots[1:]
+
+
+def log_consistency_proof(*, first: int, second: int) -> list[bytes]:
+    if first == second:
+        return []
+    return merkle.range_roots(merkle.consistency_ranges(first, second), _fetch_nodes)
+
+
+# --- royalties, usage, statements -----------------------------------------------------
+
+_SUMMARY_FIELDS = ("performer_amount", "union_amount", "fee_amount", "total")
+
+
+def royalty_summary(transaction: Transaction) -> dict[str, Any]:
+    """API.md's generation ``royalty``: what the performer earns, the union's P&H, our
+    fee, and what the brand pays. Royalty and revenue-share transactions carry the
+    breakdown in their (signed, immutable) meta, so this costs no query; others are
+    summed from their postings."""
+    meta = transaction.meta or {}
+    if all(field in meta for field in (*_SUMMARY_FIELDS, "currency")):
+        return {"transaction": transaction.id, "currency": meta["currency"],
+                **{field: meta[field] for field in _SUMMARY_FIELDS}}
+    # A reversal's legs are swapped, so its amounts come out negative.
+    sums = dict.fromkeys(_SUMMARY_FIELDS, 0)
+    currency = None
+    for posting in transaction.postings.select_related("account"):
+        currency = currency or posting.currency
+        purpose = posting.account.purpose
+        if purpose == AccountPurpose.RECEIVABLE:
+            sums["total"] += posting.amount if posting.side == Side.DEBIT else -posting.amount
+        elif purpose in (AccountPurpose.PAYABLE, AccountPurpose.PENSION_HEALTH, AccountPurpose.PLATFORM_FEE):
+            field = {AccountPurpose.PAYABLE: "performer_amount", AccountPurpose.PENSION_HEALTH: "union_amount",
+                     AccountPurpose.PLATFORM_FEE: "fee_amount"}[purpose]
+            sums[field] += posting.amount if posting.side == Side.CREDIT else -posting.amount
+    return {"transaction": transaction.id, "currency": currency, **sums}
+
+
+def usage_holds(
+    *, viewer: Party, start: datetime | None = None, end: datetime | None = None, status: str | None = None
+) -> QuerySet[Hold]:
+    """Every metered use (hold) of the contracts ``viewer`` may see, newest first."""
+    if viewer.kind == PartyKind.BRAND:
+        scope = Q(contract__brand=viewer)
+    elif viewer.kind == PartyKind.PERFORMER:
+        scope = Q(contract__performer=viewer)
+    else:
+        scope = Q(contract__performer__union=viewer)
+    qs = Hold.objects.filter(scope).select_related("contract", "transaction")
+    if start is not None:
+        qs = qs.filter(created_at__gte=start)
+    if end is not None:
+        qs = qs.filter(created_at__lt=end)
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def contract_usage(*, contract: Contract) -> QuerySet[Hold]:
+    """The holds (uses) of one contract, newest first, ready for ``usage_row``."""
+    return Hold.objects.filter(contract=contract).select_related("contract", "transaction")
+
+
+USAGE_COLUMNS = (
+    "hold", "reference", "contract", "brand", "performer", "status", "created_at", "posted_at", "voided_at",
+    "void_reason", "platform", "category", "language", "territory", "script_chars", "duration_s",
+    "billed_seconds", "currency", "performer_amount", "union_amount", "fee_amount", "total", "transaction",
+)
+
+
+def usage_row(hold: Hold) -> dict[str, Any]:
+    meta = hold.meta or {}
+    txn = hold.transaction if hold.status == Hold.Status.POSTED else None
+    summary = royalty_summary(txn) if txn is not None else None
+    txn_meta = txn.meta if txn is not None else {}
+    return {
+        "hold": hold.id,
+        "reference": hold.reference,
+        "contract": hold.contract_id,
+        "brand": hold.contract.brand_id,
+        "performer": hold.contract.performer_id,
+        "status": hold.status,
+        "created_at": hold.created_at.isoformat().replace("+00:00", "Z"),
+        "posted_at": hold.posted_at.isoformat().replace("+00:00", "Z") if hold.posted_at else None,
+        "voided_at": hold.voided_at.isoformat().replace("+00:00", "Z") if hold.voided_at else None,
+        "void_reason": hold.void_reason or None,
+        "platform": meta.get("platform"),
+        "category": meta.get("category"),
+        "language": meta.get("language"),
+        "territory": meta.get("territory"),
+        "script_chars": meta.get("script_chars"),
+        "duration_s": hold.duration_ms / 1000 if hold.duration_ms is not None else None,
+        "billed_seconds": txn_meta.get("billed_seconds"),
+        "currency": hold.currency,
+        "performer_amount": summary["performer_amount"] if summary else None,
+        "union_amount": summary["union_amount"] if summary else None,
+        "fee_amount": summary["fee_amount"] if summary else None,
+        "total": summary["total"] if summary else None,
+        "transaction": txn.id if txn is not None else None,
+    }
+
+
+STATEMENT_LINE_LIMIT = 5000
+
+
+def month_bounds(month: date) -> tuple[datetime, datetime]:
+    start = datetime(month.year, month.month, 1, tzinfo=UTC)
+    end = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+def performer_statement(*, performer: Party, month: date) -> dict[str, Any]:
+    """What a performer earned in one calendar month (UTC), per currency and contract.
+
+    Opening and closing balances are summed from the postings themselves (one
+    indexed range scan per account), not from the checkpoint, so the statement
+    is exact for any past month."""
+    start, end = month_bounds(month)
+    accounts = {a.id: a for a in Account.objects.filter(party=performer, purpose=AccountPurpose.PAYABLE)}
+    opening: dict[str, int] = defaultdict(int)
+    for row in (
+        Posting.objects.filter(account_id__in=list(accounts), created_at__lt=start)
+        .values("account_id")
+        .annotate(
+            credits=Sum(Case(When(side=Side.CREDIT, then="amount"), default=0, output_field=IntegerField())),
+            debits=Sum(Case(When(side=Side.DEBIT, then="amount"), default=0, output_field=IntegerField())),
+        )
+    ):
+        opening[accounts[row["account_id"]].currency] += (row["credits"] or 0) - (row["debits"] or 0)
+
+    postings = list(
+        Posting.objects.filter(account_id__in=list(accounts), created_at__gte=start, created_at__lt=end)
+        .select_related("transaction")
+        .order_by("created_at", "id")[: STATEMENT_LINE_LIMIT + 1]
+    )
+    truncated = len(postings) > STATEMENT_LINE_LIMIT
+    postings = postings[:STATEMENT_LINE_LIMIT]
+
+    currencies: dict[str, dict[str, int]] = {}
+    contracts: dict[tuple[str | None, str], dict[str, Any]] = {}
+    lines = []
+    for p in postings:
+        txn = p.transaction
+        amount = p.amount if p.side == Side.CREDIT else -p.amount
+        totals = currencies.setdefault(p.currency, dict.fromkeys(
+            ("royalties", "revenue_share", "reversals", "payouts", "other", "renders"), 0))
+        bucket = {TransactionKind.ROYALTY: "royalties", TransactionKind.REVENUE_SHARE: "revenue_share",
+                  TransactionKind.REVERSAL: "reversals", TransactionKind.PAYOUT: "payouts"}.get(txn.kind, "other")
+        totals[bucket] += amount
+        per_contract = contracts.setdefault((txn.contract_id, p.currency), {
+            "contract": txn.contract_id, "currency": p.currency, "renders": 0, "billed_seconds": 0, "amount": 0})
+        per_contract["amount"] += amount
+        if txn.kind == TransactionKind.ROYALTY:
+            totals["renders"] += 1
+            per_contract["renders"] += 1
+            per_contract["billed_seconds"] += int((txn.meta or {}).get("billed_seconds") or 0)
+        lines.append({
+            "transaction": txn.id, "created_at": format_timestamp(txn.created_at), "kind": txn.kind,
+            "contract": txn.contract_id, "reference": txn.reference, "currency": p.currency, "amount": amount,
+        })
+
+    summary = []
+    for currency in sorted(set(currencies) | set(opening)):
+        totals = currencies.get(currency, dict.fromkeys(
+            ("royalties", "revenue_share", "reversals", "payouts", "other", "renders"), 0))
+        movement = sum(v for k, v in totals.items() if k != "renders")
+        summary.append({
+            "currency": currency, "opening_balance": opening.get(currency, 0), **totals,
+            "closing_balance": opening.get(currency, 0) + movement,
+        })
+    return {
+        "performer": performer.id,
+        "month": f"{month.year:04d}-{month.month:02d}",
+        "period_start": format_timestamp(start),
+        "period_end": format_timestamp(end),
+        "currencies": summary,
+        "contracts": sorted(contracts.values(), key=lambda c: (c["currency"], c["contract"] or "")),
+        "lines": lines,
+        "truncated": truncated,
+    }

@@ -1,0 +1,189 @@
+"""Input and output serializers of the ledger API."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework import serializers
+
+from ledger.leaf import format_timestamp
+from ledger.models import MAX_AMOUNT, HoldStatus, TransactionKind
+from rights import vocab
+from rights.api_common import StrictCharField, StrictIntegerField, StrictSerializer
+from rights.serializers import PageQuerySerializer
+
+MAX_TREE_SIZE = 2**63 - 1
+
+
+class StrictDateField(serializers.DateField):
+    """A JSON string ``YYYY-MM-DD``; anything else (numbers, datetimes) is refused."""
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            self.fail("invalid", format="YYYY-MM-DD")
+        return super().to_internal_value(value)
+
+
+def parse_instant(value: str, *, end: bool = False) -> datetime:
+    """An ISO 8601 date or aware datetime. A date means its midnight (UTC); as an
+    upper bound, the midnight after it, so ``to=2026-11-30`` includes that day."""
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            instant = datetime.combine(parse_date(value), time.min, tzinfo=UTC)
+            return instant + timedelta(days=1) if end else instant
+        parsed = parse_datetime(value)
+    except (ValueError, TypeError):
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise serializers.ValidationError("An ISO 8601 date (YYYY-MM-DD) or a datetime with a time zone.")
+    return parsed
+
+
+# --- queries ------------------------------------------------------------------------------
+
+
+class TransactionListQuerySerializer(PageQuerySerializer):
+    kind = serializers.ChoiceField(choices=TransactionKind.choices, required=False)
+    contract = StrictCharField(max_length=32, required=False)
+
+
+class BalanceQuerySerializer(StrictSerializer):
+    party = StrictCharField(max_length=32, required=False)
+
+
+class InclusionQuerySerializer(StrictSerializer):
+    transaction = StrictCharField(max_length=32)
+    tree_size = serializers.IntegerField(min_value=1, max_value=MAX_TREE_SIZE, required=False)
+
+
+class ConsistencyQuerySerializer(StrictSerializer):
+    first = serializers.IntegerField(min_value=1, max_value=MAX_TREE_SIZE)
+    second = serializers.IntegerField(min_value=1, max_value=MAX_TREE_SIZE)
+
+    def validate(self, attrs):
+        if attrs["first"] > attrs["second"]:
+            raise serializers.ValidationError({"first": ["Must not exceed second."]})
+        return attrs
+
+
+class UsageQuerySerializer(PageQuerySerializer):
+    format = serializers.ChoiceField(choices=["json", "csv"], required=False, default="json")
+    status = serializers.ChoiceField(choices=HoldStatus.choices, required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        # "from" is a Python keyword: declare it (and its twin) by name.
+        fields["from"] = StrictCharField(max_length=40, required=False)
+        fields["to"] = StrictCharField(max_length=40, required=False)
+        return fields
+
+    def validate(self, attrs):
+        errors = {}
+        for name, is_end in (("from", False), ("to", True)):
+            if name in attrs:
+                try:
+                    attrs[name] = parse_instant(attrs[name], end=is_end)
+                except serializers.ValidationError as exc:
+                    errors[name] = exc.detail
+        if errors:
+            raise serializers.ValidationError(errors)
+        if "from" in attrs and "to" in attrs and attrs["from"] >= attrs["to"]:
+            raise serializers.ValidationError({"to": ["Must be after from."]})
+        return attrs
+
+
+class StatementQuerySerializer(StrictSerializer):
+    performer = StrictCharField(max_length=32, required=False)
+    month = StrictCharField(max_length=7)
+
+    def validate_month(self, value: str) -> date:
+        match = re.fullmatch(r"(\d{4})-(\d{2})", value)
+        if not match or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1:
+            raise serializers.ValidationError("A month as YYYY-MM.")
+        return date(int(match[1]), int(match[2]), 1)
+
+
+# --- bodies -----------------------------------------------------------------------------
+
+
+class SaleCreateInSerializer(StrictSerializer):
+    contract = StrictCharField(max_length=32)
+    gross = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT)
+    currency = StrictCharField(max_length=3, min_length=3)
+    period_start = StrictDateField()
+    period_end = StrictDateField()
+
+    def validate_currency(self, value: str) -> str:
+        if value not in vocab.currencies():
+            raise serializers.ValidationError("An ISO 4217 currency code.")
+        return value
+
+    def validate(self, attrs):
+        if attrs["period_end"] < attrs["period_start"]:
+            raise serializers.ValidationError({"period_end": ["Must not precede period_start."]})
+        return attrs
+
+
+# --- outputs ----------------------------------------------------------------------------
+
+
+class PostingOutSerializer(serializers.Serializer):
+    account = serializers.CharField(source="account_id")
+    party = serializers.CharField(source="account.party_id", allow_null=True)
+    purpose = serializers.CharField(source="account.purpose")
+    side = serializers.CharField()
+    amount = serializers.IntegerField()
+    currency = serializers.CharField()
+
+
+class TransactionOutSerializer(serializers.Serializer):
+    """Everything the transaction's Merkle leaf is made of, in the leaf's own format
+    (``created_at`` with microseconds), so an auditor can rebuild the leaf."""
+
+    id = serializers.CharField()
+    kind = serializers.CharField()
+    created_at = serializers.SerializerMethodField()
+    contract = serializers.CharField(source="contract_id", allow_null=True)
+    hold = serializers.CharField(source="hold_id", allow_null=True)
+    reverses = serializers.CharField(source="reverses_id", allow_null=True)
+    reference = serializers.CharField()
+    meta = serializers.DictField()
+    postings = PostingOutSerializer(many=True)
+    leaf_index = serializers.SerializerMethodField()
+
+    def get_created_at(self, txn) -> str:
+        return format_timestamp(txn.created_at)
+
+    def get_leaf_index(self, txn) -> int | None:
+        try:
+            return txn.log_leaf.index
+        except ObjectDoesNotExist:  # not sequenced yet
+            return None
+
+
+class BalanceOutSerializer(serializers.Serializer):
+    account = serializers.CharField()
+    purpose = serializers.CharField()
+    currency = serializers.CharField()
+    normal_side = serializers.CharField()
+    debits = serializers.IntegerField()
+    credits = serializers.IntegerField()
+    balance = serializers.IntegerField()
+
+
+class TreeHeadOutSerializer(serializers.Serializer):
+    size = serializers.IntegerField()
+    root_hash = serializers.CharField()
+    timestamp = serializers.DateTimeField()
+    checkpoint = serializers.CharField()
+    verifier_key = serializers.CharField()
+
+
+__all__ = [
+    "BalanceOutSerializer", "BalanceQuerySerializer", "ConsistencyQuerySerializer", "InclusionQuerySerializer",
+    "SaleCreateInSerializer", "StatementQuerySerializer", "TransactionListQuerySerializer",
+    "TransactionOutSerializer", "TreeHeadOutSerializer", "UsageQuerySerializer",
+]

@@ -1,0 +1,265 @@
+"""Thin API views of the ledger (shared/API.md "Ledger")."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from collections.abc import Iterator
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ledger import selectors, services
+from ledger.models import LogLeaf
+from ledger.serializers import (
+    BalanceOutSerializer,
+    BalanceQuerySerializer,
+    ConsistencyQuerySerializer,
+    InclusionQuerySerializer,
+    SaleCreateInSerializer,
+    StatementQuerySerializer,
+    TransactionListQuerySerializer,
+    TransactionOutSerializer,
+    TreeHeadOutSerializer,
+    UsageQuerySerializer,
+)
+from rights.api_common import ApiError, InvalidRequest, NotFound, paginated_response
+from rights.models import Contract, PartyKind
+from rights.views import ERRORS, query_params
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+# How long a client should wait before asking again for a proof not yet in the log.
+RETRY_AFTER_S = 2
+
+
+def _transaction_out(txn) -> dict:
+    return TransactionOutSerializer(txn).data
+
+
+class LedgerTransactionListApi(APIView):
+    @extend_schema(
+        operation_id="ledger_transactions_list",
+        parameters=[OpenApiParameter("kind", str), OpenApiParameter("contract", str),
+                    OpenApiParameter("limit", int), OpenApiParameter("cursor", str)],
+        responses={200: TransactionOutSerializer(many=True), **ERRORS},
+        description="Transactions touching the caller's accounts (a union: also its members'), newest "
+                    "first, each with every posting — all an auditor needs to rebuild its Merkle leaf.",
+    )
+    def get(self, request):
+        params = query_params(request, TransactionListQuerySerializer)
+        qs = selectors.transactions_visible(viewer=request.user)
+        if "kind" in params:
+            qs = qs.filter(kind=params["kind"])
+        if "contract" in params:
+            qs = qs.filter(contract_id=params["contract"])
+        return paginated_response(request=request, view=self, queryset=qs,
+                                  serialize=lambda page: TransactionOutSerializer(page, many=True).data)
+
+
+class LedgerBalanceListApi(APIView):
+    @extend_schema(
+        operation_id="ledger_balances",
+        parameters=[OpenApiParameter("party", str, description="Defaults to the caller")],
+        responses={200: inline_serializer(name="Balances", fields={
+            "party": serializers.CharField(), "balances": BalanceOutSerializer(many=True)}), **ERRORS},
+        description="Balances per account and currency of the caller, or (for a union) of a member. "
+                    "`balance` is signed by the account's normal side.",
+    )
+    def get(self, request):
+        params = query_params(request, BalanceQuerySerializer)
+        party = selectors.party_visible(viewer=request.user, party_id=params.get("party") or request.user.id)
+        if party is None:
+            raise NotFound()
+        return Response({"party": party.id, "balances": selectors.balances_for_party(party=party)})
+
+
+class LedgerTreeHeadApi(APIView):
+    @extend_schema(
+        operation_id="ledger_tree_head",
+        responses={200: TreeHeadOutSerializer, **ERRORS},
+        description="The latest signed tree head: `checkpoint` is a C2SP tlog-checkpoint signed note "
+                    "(Ed25519), `verifier_key` its note verifier key. `timestamp` is not signed.",
+    )
+    def get(self, request):
+        head = selectors.tree_head_latest()
+        if head is None:  # a fresh log: sign its empty head
+            services.log_sequence(max_batches=1)
+            head = selectors.tree_head_latest()
+        return Response(TreeHeadOutSerializer(head).data)
+
+
+class LedgerInclusionProofApi(APIView):
+    @extend_schema(
+        operation_id="ledger_inclusion_proof",
+        parameters=[OpenApiParameter("transaction", str, required=True),
+                    OpenApiParameter("tree_size", int, description="Defaults to the latest signed size")],
+        responses={200: inline_serializer(name="InclusionProof", fields={
+            "transaction": serializers.CharField(), "leaf_index": serializers.IntegerField(),
+            "tree_size": serializers.IntegerField(), "leaf": serializers.CharField(),
+            "leaf_hash": serializers.CharField(), "audit_path": serializers.ListField(child=serializers.CharField()),
+        }), **ERRORS},
+        description="RFC 9162 inclusion proof of a transaction the caller can see. `leaf` is the canonical "
+                    "JSON rebuilt from the transaction as stored now; `leaf_hash` the hash the log holds. "
+                    "A transaction not sequenced yet is sequenced on demand; if that is not possible at "
+                    "once, or it lies beyond `tree_size`: 409 `not_yet_logged`, retry shortly.",
+    )
+    def get(self, request):
+        params = query_params(request, InclusionQuerySerializer)
+        txn = selectors.transaction_visible(viewer=request.user, transaction_id=params["transaction"])
+        if txn is None:
+            raise NotFound()
+        leaf = LogLeaf.objects.filter(transaction_id=txn.id).first()
+        if leaf is None:
+            services.log_sequence(max_batches=5)
+            leaf = LogLeaf.objects.filter(transaction_id=txn.id).first()
+        head = selectors.tree_head_latest()
+        if leaf is None or head is None:
+            raise ApiError("The transaction is not in the log yet; retry shortly.", code="not_yet_logged",
+                           status_code=409, retry_after=RETRY_AFTER_S)
+        tree_size = params.get("tree_size", head.size)
+        if tree_size > head.size:
+            raise InvalidRequest(fields={"tree_size": [f"The log's latest signed size is {head.size}."]})
+        if leaf.index >= tree_size:
+            raise ApiError(f"The transaction is leaf {leaf.index}, beyond a tree of size {tree_size}.",
+                           code="not_yet_logged", status_code=409, leaf_index=leaf.index,
+                           retry_after=RETRY_AFTER_S)
+        leaf_hash, path = selectors.log_inclusion(index=leaf.index, tree_size=tree_size)
+        return Response({
+            "transaction": txn.id, "leaf_index": leaf.index, "tree_size": tree_size,
+            "leaf": selectors.leaf_text_of(txn.id), "leaf_hash": leaf_hash.hex(),
+            "audit_path": [h.hex() for h in path],
+        })
+
+
+class LedgerConsistencyProofApi(APIView):
+    @extend_schema(
+        operation_id="ledger_consistency_proof",
+        parameters=[OpenApiParameter("first", int, required=True), OpenApiParameter("second", int, required=True)],
+        responses={200: inline_serializer(name="ConsistencyProof", fields={
+            "first": serializers.IntegerField(), "second": serializers.IntegerField(),
+            "proof": serializers.ListField(child=serializers.CharField())}), **ERRORS},
+        description="RFC 9162 consistency proof between two tree sizes, 1 ≤ first ≤ second ≤ the latest "
+                    "signed size.",
+    )
+    def get(self, request):
+        params = query_params(request, ConsistencyQuerySerializer)
+        head = selectors.tree_head_latest()
+        size = head.size if head else 0
+        if params["second"] > size:
+            raise InvalidRequest(fields={"second": [f"The log's latest signed size is {size}."]})
+        proof = selectors.log_consistency_proof(first=params["first"], second=params["second"])
+        return Response({"first": params["first"], "second": params["second"], "proof": [h.hex() for h in proof]})
+
+
+def _csv_cell(value) -> str:
+    if value is None:
+        return ""
+    text = str(value)
+    # Spreadsheet formula injection: a text cell must not start like a formula.
+    if isinstance(value, str) and text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+class UsageReportApi(APIView):
+    def perform_content_negotiation(self, request, force=False):
+        # ``format`` is our own parameter (json|csv), not DRF's renderer override;
+        # errors are always JSON.
+        renderer = JSONRenderer()
+        return renderer, renderer.media_type
+
+    @extend_schema(
+        operation_id="usage_report",
+        parameters=[OpenApiParameter("from", str, description="ISO date or datetime (inclusive)"),
+                    OpenApiParameter("to", str, description="ISO date (inclusive) or datetime (exclusive)"),
+                    OpenApiParameter("format", str, enum=["json", "csv"]),
+                    OpenApiParameter("status", str, enum=["open", "posted", "voided"]),
+                    OpenApiParameter("limit", int), OpenApiParameter("cursor", str)],
+        responses={200: inline_serializer(name="UsageRow", fields={
+            c: serializers.CharField(allow_null=True) for c in selectors.USAGE_COLUMNS}), **ERRORS},
+        description="One row per metered use (ledger hold) of the contracts the caller can see: JSON pages, "
+                    "or the whole range as CSV (`format=csv`, streamed).",
+    )
+    def get(self, request):
+        params = query_params(request, UsageQuerySerializer)
+        qs = selectors.usage_holds(viewer=request.user, start=params.get("from"), end=params.get("to"),
+                                   status=params.get("status"))
+        if params["format"] == "csv":
+            response = StreamingHttpResponse(self._csv(qs), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = 'attachment; filename="doppel-usage.csv"'
+            return response
+        return paginated_response(request=request, view=self, queryset=qs,
+                                  serialize=lambda page: [selectors.usage_row(h) for h in page])
+
+    @staticmethod
+    def _csv(qs) -> Iterator[str]:
+        writer = csv.writer(_Echo())
+        yield writer.writerow(selectors.USAGE_COLUMNS)
+        for hold in qs.order_by("created_at", "id").iterator(chunk_size=1000):
+            row = selectors.usage_row(hold)
+            yield writer.writerow([_csv_cell(row[c]) for c in selectors.USAGE_COLUMNS])
+
+
+class SaleCreateApi(APIView):
+    allowed_kinds = (PartyKind.BRAND,)
+
+    @extend_schema(
+        operation_id="sales_create",
+        request=SaleCreateInSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+        responses={201: TransactionOutSerializer, **ERRORS},
+        description="A brand reports gross sales of a period under one of its contracts; the performer's "
+                    "revenue share (plus union P&H and our fee, on top) is booked as one transaction. "
+                    "Replaying the key with the same body returns the same transaction.",
+    )
+    def post(self, request):
+        key = request.headers.get("Idempotency-Key", "")
+        if not _IDEMPOTENCY_KEY.match(key):
+            raise InvalidRequest("An Idempotency-Key header (1-255 visible ASCII characters) is required.",
+                                 fields={"Idempotency-Key": ["Required: 1-255 visible ASCII characters."]})
+        ser = SaleCreateInSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = ser.validated_data
+        contract = Contract.objects.filter(id=data["contract"], brand=request.user).first()
+        if contract is None:
+            raise NotFound()
+        txn = services.revenue_share_book(
+            contract=contract, gross=data["gross"], currency=data["currency"], period_start=data["period_start"],
+            period_end=data["period_end"],
+            # Scoped by brand, so one brand's keys can neither collide with nor probe another's.
+            idempotency_key=f"sales:{request.user.id}:{hashlib.sha256(key.encode()).hexdigest()}",
+        )
+        txn = selectors.transactions_visible(viewer=request.user).get(id=txn.id)
+        return Response({**_transaction_out(txn), "royalty": services.royalty_summary(txn)}, status=201)
+
+
+class LedgerStatementApi(APIView):
+    @extend_schema(
+        operation_id="ledger_statement",
+        parameters=[OpenApiParameter("performer", str, description="Defaults to the caller"),
+                    OpenApiParameter("month", str, required=True, description="YYYY-MM (UTC)")],
+        responses={200: inline_serializer(name="Statement", fields={
+            "performer": serializers.CharField(), "month": serializers.CharField(),
+            "currencies": serializers.ListField(child=serializers.DictField()),
+            "contracts": serializers.ListField(child=serializers.DictField()),
+            "lines": serializers.ListField(child=serializers.DictField()),
+            "truncated": serializers.BooleanField()}), **ERRORS},
+        description="A performer's monthly statement: opening and closing balance of what we owe them, "
+                    "royalties, revenue shares, reversals and payouts, per currency and contract.",
+    )
+    def get(self, request):
+        params = query_params(request, StatementQuerySerializer)
+        party = selectors.party_visible(viewer=request.user, party_id=params.get("performer") or request.user.id)
+        if party is None or party.kind != PartyKind.PERFORMER:
+            raise NotFound()
+        return Response(selectors.performer_statement(performer=party, month=params["month"]))
