@@ -199,12 +199,21 @@ _DIGITS_AND_SYMBOLS = b"0123456789@$!|"
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]+")
 
 
+# "!" is leetspeak for "i" inside a word ("v!agra"), punctuation at its end ("now!").
+_BANG_PUNCTUATION = re.compile(rb"!+(?![a-z0-9@$|])")
+
+
 def _fold(text: str) -> tuple[bytes, str | None]:
     """The folded Latin view of ``text`` (ASCII bytes) and its NFKD form (None if ASCII)."""
     if text.isascii():
-        return text.encode("ascii").translate(_BYTES, _DELETE), None
-    nfkd = unicodedata.normalize("NFKD", text)
-    return nfkd.encode("ascii", _CODEC_ERRORS).translate(_BYTES, _DELETE), nfkd
+        nfkd = None
+        folded = text.encode("ascii").translate(_BYTES, _DELETE)
+    else:
+        nfkd = unicodedata.normalize("NFKD", text)
+        folded = nfkd.encode("ascii", _CODEC_ERRORS).translate(_BYTES, _DELETE)
+    if b"!" in folded:
+        folded = _BANG_PUNCTUATION.sub(b" ", folded)
+    return folded, nfkd
 
 
 def normalize(text: str) -> str:
@@ -281,8 +290,21 @@ def _trie_pattern(words: Iterable[str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Phrase:
-    pattern: re.Pattern[bytes]
+    words: tuple[frozenset[bytes], ...]  # the accepted forms of each word, in order
+    anchor: int  # the word looked up first (the longest)
     entry: _Entry
+
+    def occurs_in(self, words: list[bytes]) -> bool:
+        anchor_forms = self.words[self.anchor]
+        size = len(self.words)
+        for i, word in enumerate(words):
+            if word in anchor_forms:
+                start = i - self.anchor
+                if start >= 0 and start + size <= len(words) and all(
+                    words[start + k] in forms for k, forms in enumerate(self.words)
+                ):
+                    return True
+        return False
 
 
 class _Vocabulary:
@@ -398,14 +420,11 @@ class _Vocabulary:
 
     def _add_phrase(self, words: list[str], *, lang: str, entry: _Entry, exact: bool) -> None:
         word_forms = [{w} if exact else _inflect(w, lang) for w in words]
-        alternatives = [
-            "(?:" + "|".join(re.escape(f) for f in sorted(forms, key=lambda f: (-len(f), f))) + ")"
-            for forms in word_forms
-        ]
-        pattern = re.compile(("(?<![^ ])" + " ".join(alternatives) + "(?![^ ])").encode("ascii"))
-        index = len(self.phrases)
-        self.phrases.append(_Phrase(pattern, entry))
         anchor = max(range(len(words)), key=lambda i: (len(words[i]), i))
+        index = len(self.phrases)
+        self.phrases.append(_Phrase(
+            tuple(frozenset(f.encode() for f in forms) for forms in word_forms), anchor, entry,
+        ))
         for form in word_forms[anchor]:
             self.anchors.setdefault(form.encode(), []).append(index)
         # The same phrase written as one word: hashtags, "#onlinecasino". Only
@@ -546,12 +565,16 @@ def screen(script: str, categories: frozenset[str] | Iterable[str]) -> list[Hit]
             if not run.isdigit():
                 extra |= _variants((run,))
                 extra |= _inside(run.translate(_LEET_I)) | _inside(run.translate(_LEET_L))
+    phrase_readings = [words]
     if latin.translate(None, _LETTERS_AND_SPACE):
         extra |= _variants(tokens)
+        # Phrases read through leetspeak too ("hot s1ngles" is "hot singles").
+        phrase_readings.append([w if w.isalpha() else w.translate(_LEET_I) for w in words])
+        phrase_readings.append([w if w.isalpha() else w.translate(_LEET_L) for w in words])
     fragments = tokens & _V.fragments
     if fragments:
         strong = _V.strong_keys
-        extra.update(c for a, b in zip(words, words[1:]) if a in fragments
+        extra.update(c for a, b in zip(words, words[1:], strict=False) if a in fragments
                      if (c := a + b) in strong)
     if extra:
         tokens |= extra
@@ -585,10 +608,9 @@ def screen(script: str, categories: frozenset[str] | Iterable[str]) -> list[Hit]
 
     anchors = tokens & _V.anchor_keys
     if anchors:
-        joined = b" ".join(words)
         for index in sorted({i for form in anchors for i in _V.anchors[form]}):
             phrase = _V.phrases[index]
-            if phrase.entry.category in wanted and phrase.pattern.search(joined):
+            if phrase.entry.category in wanted and any(phrase.occurs_in(r) for r in phrase_readings):
                 note(phrase.entry)
 
     if nfkd is not None and _V.cjk_pattern is not None:
