@@ -1,0 +1,92 @@
+"""Doppel's renderer: a performer's portrait + a script -> a speaking, captioned, labelled MP4.
+
+Plain Python + torch, no Django. Public API::
+
+    analysis = analyze_portrait(image_bytes)          # onboarding, once per portrait
+    stored = analysis.as_json()                       # kept in Party.landmarks
+    result = render(RenderRequest(portrait=image_bytes, landmarks=stored,
+                                  script="Hello!", language="en"))
+    result.mp4                                        # H.264 + AAC, faststart
+
+See docs/renderer.md for the pipeline, backends, languages, profiles and figures.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .backends import AnimatorBackend, backend_names, get_backend, register_backend
+from .errors import LanguageUnavailable, PortraitError, RenderError, ScriptError
+from .layout import PROFILES, OutputProfile, profile_for_platform
+from .pipeline import RenderRequest, RenderResult, render
+from .portrait import PortraitAnalysis, analyze_portrait
+from .runtime import CACHE, choose_device, ensure_torch_threads
+from .speech import available_languages, available_voices
+
+__all__ = [
+    "PROFILES",
+    "AnimatorBackend",
+    "LanguageUnavailable",
+    "OutputProfile",
+    "PortraitAnalysis",
+    "PortraitError",
+    "RenderError",
+    "RenderRequest",
+    "RenderResult",
+    "ScriptError",
+    "analyze_portrait",
+    "available_languages",
+    "available_voices",
+    "backend_names",
+    "get_backend",
+    "profile_for_platform",
+    "register_backend",
+    "render",
+    "warm_up",
+]
+
+
+def warm_up(*, onboarding: bool = False) -> dict[str, Any]:
+    """Load this process's models once (speech, espeak-ng, torch kernels, fonts).
+
+    Safe to call repeatedly and from any thread; after a fork the child loads its own.
+    ``onboarding=True`` also loads the face-landmark model used by ``analyze_portrait``.
+    Returns what is loaded and how long this call took.
+    """
+    started = time.perf_counter()
+
+    def torch_kernels() -> str:
+        import torch
+        import torch.nn.functional as F
+
+        device = choose_device()
+        source = torch.zeros(2, 3, 64, 64, device=device.torch_device, dtype=device.torch_dtype)
+        grid = torch.zeros(2, 64, 64, 2, device=device.torch_device, dtype=device.torch_dtype)
+        F.grid_sample(source, grid, align_corners=False)
+        return device.name
+
+    ensure_torch_threads()
+    CACHE.get("torch_kernels", torch_kernels)
+    available_languages()  # starts espeak-ng and lists its voices
+    from .overlays import find_font
+    from .speech import _piper
+
+    _piper()
+    CACHE.get("caption_font", lambda: find_font("AI-generated Aa"))
+    CACHE.get("codecs", _load_codecs)
+    if onboarding:
+        from .portrait import _mediapipe
+
+        _mediapipe()
+    return {"loaded": CACHE.loaded(), "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _load_codecs() -> bool:
+    import av
+    import cv2
+
+    av.codec.Codec("libx264", "w")
+    av.codec.Codec("aac", "w")
+    cv2.setNumThreads(1)
+    return True
