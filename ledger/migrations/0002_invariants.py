@@ -64,7 +64,7 @@ BEGIN
         RAISE EXCEPTION 'ledger: unknown account %', NEW.account_id USING ERRCODE = 'foreign_key_violation';
     END IF;
     IF account_currency <> NEW.currency THEN
-        RAISE EXCEPTION 'ledger: posting in % to account % which is kept in %',
+        RAISE EXCEPTION 'ledger: posting currency % differs from the currency of account % (%)',
             NEW.currency, NEW.account_id, account_currency USING ERRCODE = 'check_violation';
     END IF;
     RETURN NEW;
