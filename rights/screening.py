@@ -315,7 +315,7 @@ class _Vocabulary:
         weights = data["weights"]
         self.threshold = int(data["threshold"])
         self.thresholds = {c: int(t) for c, t in data.get("category_thresholds", {}).items()}
-        if max(int(weights["strong"]), int(weights["phrases"])) < max(self.threshold, *self.thresholds.values()):
+        if min(int(weights["strong"]), int(weights["phrases"])) < max([self.threshold, *self.thresholds.values()]):
             raise ValueError("strong terms and phrases must flag on their own")
         self.stats: dict[str, dict[str, dict[str, int]]] = {}
         self.forms: dict[bytes, list[_Entry]] = {}
