@@ -327,12 +327,12 @@ def generations_reconcile(*, now: datetime | None = None, stale_after_s: int = 1
       between commit and enqueue) is re-enqueued; duplicates are harmless
       because the task claims the generation under a row lock.
     """
-    from ledger.models import Hold
+    from ledger.models import HoldStatus
 
     now = now or timezone.now()
     failed = 0
     open_statuses = [s for s in GenerationStatus.values if s not in TERMINAL]
-    voided = (Generation.objects.filter(status__in=open_statuses, hold__status=Hold.Status.VOIDED)
+    voided = (Generation.objects.filter(status__in=open_statuses, hold__status=HoldStatus.VOIDED)
               .values_list("id", flat=True)[:500])
     for gen_id in voided:
         with transaction.atomic():
