@@ -205,7 +205,7 @@ SPECTACULAR_SETTINGS = {
 
 _broker = env_str("DOPPEL_Q_BROKER", "orm")
 Q_CLUSTER: dict = {
-    "name": "doppel",
+    "name": env_str("DOPPEL_Q_NAME", "doppel"),
     "workers": env_int("DOPPEL_Q_WORKERS", 2, minimum=1, maximum=64),
     # A render of a long clip can take minutes on CPU. retry must exceed
     # timeout, or a slow task is handed to a second worker while still running.

@@ -61,9 +61,14 @@ class GenerationCreateInSerializer(StrictSerializer):
         return value
 
     def validate(self, attrs):
-        from renderer import PROFILES, profile_for_platform
+        from renderer import PROFILES, RenderError, profile_for_platform
 
-        profile = attrs.get("profile") or profile_for_platform(attrs["platform"])
+        profile = attrs.get("profile")
+        if not profile:
+            try:
+                profile = profile_for_platform(attrs["platform"]).name
+            except RenderError as exc:
+                raise serializers.ValidationError({"profile": [f"{exc.message} Name a profile."]}) from None
         if profile not in PROFILES:
             raise serializers.ValidationError({"profile": [f"One of: {', '.join(sorted(PROFILES))}."]})
         attrs["profile"] = profile

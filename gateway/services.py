@@ -104,7 +104,6 @@ def generation_request(
 def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprint: str,
                                data: GenerationInput, now: datetime) -> Outcome:
     from ledger import services as ledger
-    from provenance import watermark
 
     # Claim the key first: a concurrent twin blocks here (PostgreSQL) and then replays.
     record = IdempotencyRecord.objects.create(
@@ -164,6 +163,8 @@ def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprin
             generation.approval_expires_at = now + timedelta(seconds=settings.DOPPEL_APPROVAL_TTL_S)
         else:
             generation.status = GenerationStatus.QUEUED
+        from provenance import watermark
+
         _save_with_unique_payload(generation, watermark.new_payload)
         status, body = 202, {
             "id": generation.id, "status": generation.status, "contract": contract.id,
