@@ -49,7 +49,8 @@ from typing import Any
 
 from django.db import IntegrityError
 from django.db import transaction as db_transaction
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from ledger import conf, merkle
@@ -236,15 +237,18 @@ def _fee_bps(platform: str | None) -> int:
     return conf.platform_fee_bps()
 
 
-def royalty_breakdown(*, contract: Contract, performer_amount: int, platform: str | None) -> RoyaltyBreakdown:
-    """Split what the brand pays for ``performer_amount``: P&H and fee come on top."""
+def royalty_breakdown(
+    *, contract: Contract, performer_amount: int, platform: str | None = None, fee_bps: int | None = None
+) -> RoyaltyBreakdown:
+    """Split what the brand pays for ``performer_amount``: P&H and fee come on top.
+    ``fee_bps`` if known, else the fee configured for ``platform``."""
     union = contract.performer.union
     ph_bps = None
     union_amount = 0
     if union is not None:
         ph_bps = union.pension_health_bps if union.pension_health_bps is not None else conf.default_pension_health_bps()
         union_amount = bps_of(performer_amount, ph_bps)
-    fee_bps = _fee_bps(platform)
+    fee_bps = _fee_bps(platform) if fee_bps is None else fee_bps
     breakdown = RoyaltyBreakdown(
         currency=contract.currency, performer_amount=performer_amount, union_amount=union_amount,
         fee_amount=bps_of(performer_amount, fee_bps), union_id=union.id if union else None, ph_bps=ph_bps,
@@ -444,9 +448,6 @@ def hold_create(
     expected = None if expected_seconds is None else billed_seconds(duration_to_ms(expected_seconds))
     fingerprint = _fingerprint("hold_create", contract=contract.pk, reference=reference, expected_seconds=expected,
                                meta=meta)
-    replay = _replayed_hold(key, fingerprint)
-    if replay is not None:
-        return replay
     now = timezone.now()
     if expires_at is None:
         expires_at = now + conf.hold_ttl()
@@ -459,6 +460,9 @@ def hold_create(
                 pk=contract.pk, renders_held__lt=F("max_renders") - F("renders_used")
             ).update(renders_held=F("renders_held") + 1)
             if not reserved:
+                replay = _replayed_hold(key, fingerprint)  # a replay must not read as "quota full"
+                if replay is not None:
+                    return replay
                 raise QuotaExceeded(f"Contract {contract.pk} has no render left of its quota.")
             hold = Hold.objects.create(
                 contract=contract, reference=reference, currency=contract.currency, expected_seconds=expected,
@@ -498,26 +502,22 @@ def hold_post(*, hold: Hold | str, duration_s: float, idempotency_key: str) -> T
     brand receivable (debit: performer + P&H + fee) / performer payable, union
     P&H, platform fee (credits); and move the unit from ``renders_held`` to
     ``renders_used``. Posting an already-posted hold returns its transaction;
-    a voided hold raises ``HoldNotOpen``."""
+    a voided hold raises ``HoldNotOpen``.
+
+    Hot path: one locking SELECT (hold, contract, parties, fee, account ids),
+    two INSERTs, two UPDATEs. A reused key needs no lookup first: the unique
+    index on ``Transaction.idempotency_key`` refuses it and the handler replays."""
     key = _check_key(idempotency_key)
     hold_id = _hold_id(hold)
     duration_ms = duration_to_ms(duration_s)
     fingerprint = _fingerprint("hold_post", hold=hold_id, duration_ms=duration_ms)
-    replay = _replayed_transaction(key, fingerprint)
-    if replay is not None:
-        return replay
     try:
         with db_transaction.atomic():
-            locked = (
-                Hold.objects.select_for_update(of=("self",))
-                .select_related("contract__performer__union")
-                .filter(pk=hold_id)
-                .first()
-            )
+            locked = _locked_for_posting(hold_id)
             if locked is None:
                 raise HoldNotFound("No such hold.")
             if locked.status == HoldStatus.POSTED:
-                return Transaction.objects.get(hold_id=hold_id)
+                return _replayed_transaction(key, fingerprint) or Transaction.objects.get(hold_id=hold_id)
             if locked.status == HoldStatus.VOIDED:
                 raise HoldNotOpen(f"Hold {hold_id} was voided ({locked.void_reason}); it cannot be posted.")
             txn = _post_locked_hold(locked, duration_ms=duration_ms, key=key, fingerprint=fingerprint)
@@ -533,58 +533,93 @@ def hold_post(*, hold: Hold | str, duration_s: float, idempotency_key: str) -> T
     return txn
 
 
+def _account_id(party_field: str | None, purpose: str) -> Subquery:
+    accounts = Account.objects.filter(purpose=purpose, currency=OuterRef("currency"))
+    accounts = accounts.filter(party_id=OuterRef(party_field)) if party_field else accounts.filter(party__isnull=True)
+    return Subquery(accounts.values("id")[:1])
+
+
+def _locked_for_posting(hold_id: str) -> Hold | None:
+    """The hold, row-locked, with all that posting it needs in the same query: its
+    contract, performer and union, the platform's configured fee, and the ids of
+    the four accounts the royalty touches (None where not created yet)."""
+    return (
+        Hold.objects.select_for_update(of=("self",))
+        .select_related("contract__performer__union")
+        .annotate(platform_name=KT("meta__platform"))
+        .annotate(
+            configured_fee_bps=Subquery(
+                PlatformFee.objects.filter(platform=OuterRef("platform_name")).values("fee_bps")[:1]
+            ),
+            receivable_id=_account_id("contract__brand_id", AccountPurpose.RECEIVABLE),
+            payable_id=_account_id("contract__performer_id", AccountPurpose.PAYABLE),
+            pension_health_id=_account_id("contract__performer__union_id", AccountPurpose.PENSION_HEALTH),
+            platform_fee_id=_account_id(None, AccountPurpose.PLATFORM_FEE),
+        )
+        .filter(pk=hold_id)
+        .first()
+    )
+
+
 def _post_locked_hold(hold: Hold, *, duration_ms: int, key: str, fingerprint: str) -> Transaction:
     contract = hold.contract
     seconds = billed_seconds(duration_ms)
     performer_amount = contract.royalty_per_render + contract.royalty_per_second * seconds
     platform = (hold.meta or {}).get("platform")
-    split = royalty_breakdown(contract=contract, performer_amount=performer_amount,
-                              platform=platform if isinstance(platform, str) else None)
+    platform = platform if isinstance(platform, str) else None
+    fee_bps = hold.configured_fee_bps if hold.configured_fee_bps is not None else conf.platform_fee_bps()
+    split = royalty_breakdown(contract=contract, performer_amount=performer_amount, fee_bps=fee_bps)
+    currency = hold.currency
+    known = {
+        (contract.brand_id, AccountPurpose.RECEIVABLE, currency): hold.receivable_id,
+        (contract.performer_id, AccountPurpose.PAYABLE, currency): hold.payable_id,
+        (split.union_id, AccountPurpose.PENSION_HEALTH, currency): hold.pension_health_id,
+        (None, AccountPurpose.PLATFORM_FEE, currency): hold.platform_fee_id,
+    }
     txn = _book_split(
         split=split, contract=contract, kind=TransactionKind.ROYALTY, key=key, fingerprint=fingerprint,
-        hold_id=hold.id, reference=hold.reference, transaction_id=hold.royalty_transaction_id,
+        hold_id=hold.id, reference=hold.reference, transaction_id=hold.royalty_transaction_id, known_accounts=known,
         meta={"duration_ms": duration_ms, "billed_seconds": seconds, "per_render": contract.royalty_per_render,
-              "per_second": contract.royalty_per_second, "platform": platform if isinstance(platform, str) else None},
+              "per_second": contract.royalty_per_second, "platform": platform},
     )
     moved = Contract.objects.filter(pk=contract.pk, renders_held__gte=1).update(
         renders_held=F("renders_held") - 1, renders_used=F("renders_used") + 1
     )
     if moved != 1:
         raise InvalidState(f"Contract {contract.pk} holds no render; its quota counters are inconsistent.")
-    now = timezone.now()
-    Hold.objects.filter(pk=hold.id).update(status=HoldStatus.POSTED, posted_at=now, duration_ms=duration_ms)
+    Hold.objects.filter(pk=hold.id).update(status=HoldStatus.POSTED, posted_at=timezone.now(), duration_ms=duration_ms)
     return txn
 
 
 def _book_split(
     *, split: RoyaltyBreakdown, contract: Contract, kind: str, key: str, fingerprint: str, meta: dict[str, Any],
     hold_id: str | None = None, reference: str = "", transaction_id: str | None = None,
+    known_accounts: dict[tuple[str | None, str, str], str | None] | None = None,
 ) -> Transaction:
     currency = split.currency
-    wanted = [(contract.brand_id, AccountPurpose.RECEIVABLE, currency),
-              (contract.performer_id, AccountPurpose.PAYABLE, currency)]
+    receivable = (contract.brand_id, AccountPurpose.RECEIVABLE, currency)
+    payable = (contract.performer_id, AccountPurpose.PAYABLE, currency)
+    pension = (split.union_id, AccountPurpose.PENSION_HEALTH, currency)
+    fee = (None, AccountPurpose.PLATFORM_FEE, currency)
+    wanted = [receivable, payable] + ([pension] if split.union_amount else []) + ([fee] if split.fee_amount else [])
+    ids = {k: (known_accounts or {}).get(k) for k in wanted}
+    missing = [k for k in wanted if not ids[k]]
+    if missing:
+        ids.update({k: account.id for k, account in _accounts_for(missing).items()})
+    # The ids were looked up by (party, purpose, currency): these stand-ins carry exactly that.
+    accounts = {ids[k]: Account(id=ids[k], party_id=k[0], purpose=k[1], currency=k[2]) for k in wanted}
+    legs = [Leg(ids[receivable], Side.DEBIT, split.total, currency),
+            Leg(ids[payable], Side.CREDIT, split.performer_amount, currency)]
     if split.union_amount:
-        wanted.append((split.union_id, AccountPurpose.PENSION_HEALTH, currency))
+        legs.append(Leg(ids[pension], Side.CREDIT, split.union_amount, currency))
     if split.fee_amount:
-        wanted.append((None, AccountPurpose.PLATFORM_FEE, currency))
-    accounts = _accounts_for(wanted)
-    legs = [
-        Leg(accounts[wanted[0]], Side.DEBIT, split.total, currency),
-        Leg(accounts[wanted[1]], Side.CREDIT, split.performer_amount, currency),
-    ]
-    if split.union_amount:
-        legs.append(Leg(accounts[(split.union_id, AccountPurpose.PENSION_HEALTH, currency)], Side.CREDIT,
-                        split.union_amount, currency))
-    if split.fee_amount:
-        legs.append(Leg(accounts[(None, AccountPurpose.PLATFORM_FEE, currency)], Side.CREDIT, split.fee_amount,
-                        currency))
+        legs.append(Leg(ids[fee], Side.CREDIT, split.fee_amount, currency))
     meta = {**meta, "currency": currency, "ph_bps": split.ph_bps, "fee_bps": split.fee_bps,
             "performer_amount": split.performer_amount, "union_amount": split.union_amount,
             "fee_amount": split.fee_amount, "total": split.total}
     return _insert_transaction(
-        kind=kind, legs=legs, accounts={a.id: a for a in accounts.values()}, idempotency_key=key,
-        request_hash=fingerprint, contract_id=contract.pk, hold_id=hold_id, reference=reference, meta=meta,
-        transaction_id=transaction_id,
+        kind=kind, legs=legs, accounts=accounts, idempotency_key=key, request_hash=fingerprint,
+        contract_id=contract.pk, hold_id=hold_id, reference=reference, meta=meta, transaction_id=transaction_id,
     )
 
 

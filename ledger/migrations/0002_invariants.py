@@ -75,7 +75,7 @@ $$
 CREATE OR REPLACE FUNCTION ledger_check_sealed(txn_id varchar) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     declared integer;
-    actual integer;
+    actual bigint;
     unbalanced varchar;
 BEGIN
     SELECT posting_count INTO declared FROM ledger_transaction WHERE id = txn_id;
@@ -83,14 +83,16 @@ BEGIN
         RAISE EXCEPTION 'ledger: postings of % committed without their transaction', txn_id
             USING ERRCODE = 'check_violation';
     END IF;
-    SELECT count(*) INTO actual FROM ledger_posting WHERE transaction_id = txn_id;
+    SELECT coalesce(sum(n), 0), min(currency) FILTER (WHERE net <> 0) INTO actual, unbalanced
+    FROM (
+        SELECT currency, count(*) AS n, sum(CASE WHEN side = 'debit' THEN amount ELSE -amount END) AS net
+        FROM ledger_posting WHERE transaction_id = txn_id GROUP BY currency
+    ) AS per_currency;
     IF actual <> declared THEN
         RAISE EXCEPTION 'ledger: transaction % declares % postings but has %', txn_id, declared, actual
             USING ERRCODE = 'check_violation';
     END IF;
-    SELECT currency INTO unbalanced FROM ledger_posting WHERE transaction_id = txn_id
-        GROUP BY currency HAVING sum(CASE WHEN side = 'debit' THEN amount ELSE -amount END) <> 0 LIMIT 1;
-    IF FOUND THEN
+    IF unbalanced IS NOT NULL THEN
         RAISE EXCEPTION 'ledger: transaction % is unbalanced in %: debits differ from credits', txn_id, unbalanced
             USING ERRCODE = 'check_violation';
     END IF;
