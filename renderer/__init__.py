@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from . import _env  # noqa: F401 - must run before torch is imported
 from .backends import AnimatorBackend, backend_names, get_backend, register_backend
 from .errors import LanguageUnavailable, PortraitError, RenderError, ScriptError
 from .layout import PROFILES, OutputProfile, profile_for_platform

@@ -72,7 +72,9 @@ class Mp4Writer:
         self.audio_stream = self.container.add_stream("aac", rate=AUDIO_RATE)
         self.audio_stream.layout = "stereo"
         self.audio_stream.bit_rate = audio_bitrate
-        self._audio_packets = self._encode_audio(audio, sample_rate)
+        self.audio_stream.options = {"aac_coder": "fast"}  # 2.5x faster than "twoloop"
+        self._audio = (audio, sample_rate)
+        self._audio_packets: list[Any] = []
         self._audio_index = 0
         self.frames_written = 0
         self.busy_s = 0.0
@@ -111,6 +113,9 @@ class Mp4Writer:
         import av
 
         try:
+            started = time.perf_counter()
+            self._audio_packets = self._encode_audio(*self._audio)
+            self.busy_s += time.perf_counter() - started
             while True:
                 batch = self._queue.get()
                 if batch is _SENTINEL:

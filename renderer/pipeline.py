@@ -26,7 +26,7 @@ from .speech import resolve_voice, synthesize
 from .speech.text import normalize_script
 from .timeline import build_drive, frame_count
 
-BATCH_FRAMES = 32
+BATCH_FRAMES = 16
 
 FrameFilter = Callable[[np.ndarray], np.ndarray]
 Progress = Callable[[float, str], None]

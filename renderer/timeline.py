@@ -282,9 +282,14 @@ def build_drive(
     width = _per_frame(_smooth(width, sigma_samples=sigma), fps=fps, frames=frames)
 
     envelope = loudness_envelope(samples=samples, sample_rate=sample_rate, fps=fps, frames=frames)
+    # Smoothing flattens short vowels: give the clip's open vowels their full range back.
+    speaking = envelope > 0.08
+    if speaking.any():
+        peak = float(np.percentile(opening[speaking], 95))
+        opening = opening * np.clip(0.9 / max(peak, 1e-3), 1.0, 1.8)
     # Louder speech opens the mouth wider; silence closes it.
     gate = np.clip(envelope / 0.08, 0.0, 1.0)
-    mouth_open = np.clip(opening * (0.3 + 0.7 * np.sqrt(envelope)) * gate, 0.0, 1.0)
+    mouth_open = np.clip(opening * (0.45 + 0.55 * np.sqrt(envelope)) * gate, 0.0, 1.0)
 
     lip_close = np.zeros(frames, dtype=np.float32)
     closed: list[int] = []

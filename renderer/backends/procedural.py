@@ -267,12 +267,31 @@ class ProceduralState:
         self.height, self.width = height, width
         # Pixel offsets -> grid_sample's normalised coordinates (align_corners=False).
         scale = np.array([2.0 / width, 2.0 / height])
-        fields = (bases.fields * scale).reshape(8, -1)
-        self.fields = torch.from_numpy(fields.astype(np.float32)).to(dev, dt)
+        fields = (bases.fields * scale).astype(np.float32)
+        # Head motion moves the whole region; the other bases are zero outside small boxes,
+        # so each group is a small matrix product added into its own box of the grid.
+        self.head_fields = torch.from_numpy(
+            np.ascontiguousarray(fields[HEAD_X : HEAD_ROLL + 1].reshape(3, -1))
+        ).to(dev, dt)
+        self.local_groups = []
+        for group in ((JAW, PRESS, WIDTH), (BLINK_HALF, BLINK_FULL)):
+            support = np.abs(bases.fields[list(group)]).max(axis=(0, 3)) > 1e-3
+            if not support.any():
+                continue
+            rows, cols = np.nonzero(support.any(axis=1))[0], np.nonzero(support.any(axis=0))[0]
+            y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+            block = fields[list(group)][:, y0:y1, x0:x1].reshape(len(group), -1)
+            self.local_groups.append(
+                (
+                    list(group),
+                    (y0, y1, x0, x1),
+                    torch.from_numpy(np.ascontiguousarray(block)).to(dev, dt),
+                )
+            )
         ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
         identity = np.stack([(2 * xs + 1) / width - 1, (2 * ys + 1) / height - 1], axis=-1)
         self.identity = torch.from_numpy(identity.reshape(-1).astype(np.float32)).to(dev, dt)
-        image = torch.from_numpy(np.ascontiguousarray(head.image)).to(dev)
+        image = torch.from_numpy(np.array(head.image, dtype=np.uint8)).to(dev)
         self.source = (image.permute(2, 0, 1).unsqueeze(0).to(dt) + 0.5).contiguous()
         # Mouth-box tensors for the cavity.
         x0, y0, x1, y1 = bases.mouth_box
@@ -327,8 +346,12 @@ class ProceduralState:
 
         n = stop - start
         coefficients = torch.from_numpy(self.coefficients[start:stop]).to(self.device, self.dtype)
-        grid = torch.addmm(self.identity.unsqueeze(0), coefficients, self.fields)
+        head = coefficients[:, HEAD_X : HEAD_ROLL + 1]
+        grid = torch.addmm(self.identity.unsqueeze(0), head, self.head_fields)
         grid = grid.view(n, self.height, self.width, 2)
+        for group, (y0, y1, x0, x1), block in self.local_groups:
+            offsets = coefficients[:, group] @ block
+            grid[:, y0:y1, x0:x1].add_(offsets.view(n, y1 - y0, x1 - x0, 2))
         source = self.source.expand(n, -1, -1, -1)
         out = F.grid_sample(
             source, grid, mode="bilinear", padding_mode="border", align_corners=False

@@ -91,6 +91,7 @@ class PiperEngine:
         self.voice = PiperVoice(config=self.config, session=session)
         self.sample_rate = self.config.sample_rate
         self._phonemize_lock = threading.Lock()
+        self.noise_retries = 0
 
     def _ids(self, phonemes: list[str]) -> tuple[list[int], list[tuple[str, int, int]]]:
         """Phoneme ids as piper builds them, plus (phoneme, first id, end id) per phoneme."""
@@ -111,7 +112,9 @@ class PiperEngine:
         return ids, spans
 
     def _run(self, ids: list[int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        frames = min(_MAX_NOISE_FRAMES, 64 * len(ids) + 512)
+        # Noise for the frames the sentence will probably need; retried at the maximum in
+        # the rare case the voice speaks it more slowly than this estimate.
+        frames = min(_MAX_NOISE_FRAMES, 8 * len(ids) + 128)
         while True:
             feed: dict[str, Any] = {
                 "input": np.array([ids], dtype=np.int64),
@@ -132,6 +135,7 @@ class PiperEngine:
                 if frames >= _MAX_NOISE_FRAMES:
                     raise
                 frames = _MAX_NOISE_FRAMES  # the sentence is longer than estimated
+                self.noise_retries += 1
         samples_per_id = (id_frames.reshape(-1) * self.config.hop_length).astype(np.int64)
         return audio.reshape(-1).astype(np.float32), samples_per_id
 
