@@ -89,6 +89,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import operator
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -170,10 +171,21 @@ _FOLD = _FoldTable()
 _CODEC_ERRORS = "doppel.screening.fold"
 
 
+# Scripts with no Latin reading: one word break per run, without a lookup per character.
+_NON_LATIN_RUN = re.compile(
+    r"[\u0590-\u08ff\u0900-\u0dff\u0e00-\u0eff\u1100-\u11ff\u3000-\u303f\u3040-\u30ff"
+    r"\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7af\uf900-\ufaff"
+    r"\U00020000-\U0002ebef]+"
+)
+
+
 def _fold_unencodable(error: UnicodeError) -> tuple[str, int]:
     if not isinstance(error, UnicodeEncodeError):
         raise error
-    return error.object[error.start:error.end].translate(_FOLD), error.end
+    chunk = error.object[error.start:error.end]
+    if len(chunk) > 4:
+        chunk = _NON_LATIN_RUN.sub(" ", chunk)
+    return chunk.translate(_FOLD), error.end
 
 
 codecs.register_error(_CODEC_ERRORS, _fold_unencodable)
@@ -196,6 +208,20 @@ _LEET_I = bytes.maketrans(b"0123456789@$!|", b"oizeasgtbgasil")
 _LEET_L = bytes.maketrans(b"0123456789@$!|", b"olzeasbtbgasil")
 _DIGITS_AND_SYMBOLS = b"0123456789@$!|"
 
+# The most frequent Chinese characters, most frequent first: CJK terms are
+# indexed by their rarest character (any character not listed counts as rare).
+_CJK_COMMON = (
+    "的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可"
+    "她里后小么心多天而能好都然没日于起还发成事只作当想看文无开手十用主行方又如前所本见经头面公同三已"
+    "老从动两长知民样现分将外但身些与高意进把法此实回二理美点月明其种声全工己话儿者向情部正名定女问力"
+    "机给等几很业最间新什打便位因重被走电四第门相次东政海口使教西再平真听世气信北少关并内加化由却代军"
+    "产入先山五太水万市眼体别处总才场师书比住员九笑性通目华报立马命张活难神数件安表原车白应路期叫死常"
+    "提感金何更反合放做系计或司利受光王果亲界及今京务制解各任至清物台象记边共风战干接它许八特觉望直服"
+    "毛林题建南度统色字请交爱让认算论百吃义科怎元社术结六功指思非流每青管夫连远资队跟带花快条院变联言"
+    "权往展该领传近留红治决周保达办运武半候七必城父强步完革深区即求品士转量空甚众技轻程告江语英基派满"
+    "式李息写呢识极令黄德收脸钱党倒未持音送始找朋友买送免费新品限时优惠包邮下单抢购全场直播福利"
+)
+_CJK_RANK = {ch: i for i, ch in enumerate(dict.fromkeys(_CJK_COMMON))}
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]+")
 
 
@@ -203,17 +229,28 @@ _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U000
 _BANG_PUNCTUATION = re.compile(rb"!+(?![a-z0-9@$|])")
 
 
+_CJK_SPLIT = re.compile(f"({_CJK_RUN.pattern})")
+
+
 def _fold(text: str) -> tuple[bytes, str | None]:
-    """The folded Latin view of ``text`` (ASCII bytes) and its NFKD form (None if ASCII)."""
+    """The folded Latin view of ``text`` (ASCII bytes) and its CJK characters (None if none).
+
+    The CJK characters are glued together, whatever separated them ("博 彩"
+    reads "博彩"); in the Latin view each run of them is a word break.
+    """
+    cjk = None
     if text.isascii():
-        nfkd = None
         folded = text.encode("ascii").translate(_BYTES, _DELETE)
     else:
         nfkd = unicodedata.normalize("NFKD", text)
+        parts = _CJK_SPLIT.split(nfkd)
+        if len(parts) > 1:
+            cjk = "".join(parts[1::2])
+            nfkd = " ".join(parts[0::2])
         folded = nfkd.encode("ascii", _CODEC_ERRORS).translate(_BYTES, _DELETE)
     if b"!" in folded:
         folded = _BANG_PUNCTUATION.sub(b" ", folded)
-    return folded, nfkd
+    return folded, cjk
 
 
 def normalize(text: str) -> str:
@@ -266,44 +303,34 @@ def _has_cjk(text: str) -> bool:
     return _CJK_RUN.search(text) is not None
 
 
-def _trie_pattern(words: Iterable[str]) -> str:
-    """A regex alternation shaped as a trie: one branch per first character."""
-    trie: dict = {}
-    for word in words:
-        node = trie
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}
-
-    def emit(node: dict) -> str:
-        branches = [re.escape(char) + emit(child) for char, child in sorted(node.items()) if char]
-        optional = "" in node
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 and not optional else "(?:" + "|".join(branches) + ")"
-        if optional:
-            body = body + "?" if body.startswith("(?:") else "(?:" + body + ")?"
-        return body
-
-    return emit(trie)
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Phrase:
     words: tuple[frozenset[bytes], ...]  # the accepted forms of each word, in order
-    anchor: int  # the word looked up first (the longest)
     entry: _Entry
+    anchor: int = 0  # the word looked up first: the longest
+    others: tuple[frozenset[bytes], ...] = ()  # the other words, longest first
 
-    def occurs_in(self, words: list[bytes]) -> bool:
-        anchor_forms = self.words[self.anchor]
+    def plausible(self, tokens: set[bytes]) -> bool:
+        """Every other word has some form among ``tokens`` (set operations only)."""
+        for forms in self.others:
+            if tokens.isdisjoint(forms):
+                return False
+        return True
+
+    def occurs_in(self, words: list[bytes], tokens: set[bytes]) -> bool:
         size = len(self.words)
-        for i, word in enumerate(words):
-            if word in anchor_forms:
+        for form in self.words[self.anchor] & tokens:
+            i = words.index(form)
+            while True:
                 start = i - self.anchor
-                if start >= 0 and start + size <= len(words) and all(
+                if 0 <= start and start + size <= len(words) and all(
                     words[start + k] in forms for k, forms in enumerate(self.words)
                 ):
                     return True
+                try:
+                    i = words.index(form, i + 1)
+                except ValueError:
+                    break
         return False
 
 
@@ -320,6 +347,7 @@ class _Vocabulary:
         self.stats: dict[str, dict[str, dict[str, int]]] = {}
         self.forms: dict[bytes, list[_Entry]] = {}
         self.strong_forms: set[bytes] = set()
+        self.strong_words: set[bytes] = set()  # strong single-word terms as written, uninflected
         self.suffixes: dict[bytes, list[_Entry]] = {}
         self.prefixes: dict[bytes, list[_Entry]] = {}
         self.phrases: list[_Phrase] = []
@@ -350,20 +378,33 @@ class _Vocabulary:
             for phrase in phrases:
                 self._add_allow(phrase, lang=lang)
 
+        self._index_phrases()
         self.form_keys = frozenset(self.forms)
         self.strong_keys = frozenset(self.strong_forms)
         self.strong_lengths = tuple(sorted({len(f) for f in self.strong_forms if len(f) >= 4}))
-        # First parts of strong single-word forms split in two ("via gra", "bet 365").
+        # First parts of strong words split in two ("via gra", "bet 365"); common
+        # words are left out, or every script would pay for the pair check.
         self.fragments = frozenset(
-            f[:i] for f in self.strong_forms if len(f) >= 5 for i in range(3, len(f) - 1)
-        )
+            w[:i] for w in self.strong_words if len(w) >= 5 for i in range(3, len(w) - 1)
+        ) - _COMMON_WORDS - self.forms.keys()
         self.suffix_lengths = tuple(sorted({len(f) for f in self.suffixes}))
         self.prefix_lengths = tuple(sorted({len(f) for f in self.prefixes}))
+        # A token can only contain an affix term if its last (first) 4 letters
+        # end (start) one: a one-lookup filter before trying every length.
+        self.suffix_tails = frozenset(f[-4:] for f in self.suffixes)
+        self.prefix_heads = frozenset(f[:4] for f in self.prefixes)
         self.min_compound = min((*self.suffix_lengths, *self.prefix_lengths), default=99) + 3
         self.anchor_keys = frozenset(self.anchors)
         self.allow_keys = frozenset(self.allow_latin)
-        cjk_terms = sorted(self.cjk, key=lambda t: (-len(t), t))
-        self.cjk_pattern = re.compile("(?=(" + _trie_pattern(cjk_terms) + "))") if cjk_terms else None
+        # Each CJK term is filed under its least common character; a script only
+        # checks the terms filed under the characters it contains.
+        self.cjk_by_char: dict[str, list[str]] = {}
+        for term in sorted(self.cjk):
+            key = max(term, key=lambda ch: _CJK_RANK.get(ch, len(_CJK_COMMON)))
+            self.cjk_by_char.setdefault(key, []).append(term)
+        self.cjk_index = (
+            re.compile("[" + "".join(sorted(self.cjk_by_char)) + "]") if self.cjk_by_char else None
+        )
 
     # -- building
 
@@ -398,6 +439,8 @@ class _Vocabulary:
                     continue
                 for form in forms:
                     self._add_form(form.encode(), entry)
+                if weight >= self.threshold:
+                    self.strong_words.add(word.encode())
             else:
                 if weight < self.threshold:
                     self._weak_phrases.append((words, category, raw))
@@ -420,13 +463,7 @@ class _Vocabulary:
 
     def _add_phrase(self, words: list[str], *, lang: str, entry: _Entry, exact: bool) -> None:
         word_forms = [{w} if exact else _inflect(w, lang) for w in words]
-        anchor = max(range(len(words)), key=lambda i: (len(words[i]), i))
-        index = len(self.phrases)
-        self.phrases.append(_Phrase(
-            tuple(frozenset(f.encode() for f in forms) for forms in word_forms), anchor, entry,
-        ))
-        for form in word_forms[anchor]:
-            self.anchors.setdefault(form.encode(), []).append(index)
+        self.phrases.append(_Phrase(tuple(frozenset(f.encode() for f in forms) for forms in word_forms), entry))
         # The same phrase written as one word: hashtags, "#onlinecasino". Only
         # from words of 3+ letters: "treat ed" must not become "treated".
         if len(words) <= 3 and all(len(w) >= 3 for w in words):
@@ -456,24 +493,58 @@ class _Vocabulary:
         for form in covered_forms:
             self.allow_latin.setdefault(form, []).append(padded)
 
+    def _index_phrases(self) -> None:
+        """Anchor each phrase on its longest word (long words are rare words), then its least shared."""
+        shared: dict[frozenset[bytes], int] = {}
+        for phrase in self.phrases:
+            for forms in set(phrase.words):
+                shared[forms] = shared.get(forms, 0) + 1
+        for index, phrase in enumerate(self.phrases):
+            phrase.anchor = min(
+                range(len(phrase.words)),
+                key=lambda i, p=phrase: (-min(map(len, p.words[i])), shared[p.words[i]], i),
+            )
+            phrase.others = tuple(sorted(
+                {forms for i, forms in enumerate(phrase.words) if i != phrase.anchor},
+                key=lambda forms: (-min(map(len, forms)), sorted(forms)),
+            ))
+            for form in phrase.words[phrase.anchor]:
+                self.anchors.setdefault(form, []).append(index)
+
     # -- matching helpers
 
     def _compound_entries(self, token: bytes) -> list[_Entry]:
         found: list[_Entry] = []
         size = len(token)
-        for k in self.suffix_lengths:
-            if k > size - 3:
-                break
-            entries = self.suffixes.get(token[-k:])
-            if entries:
-                found.extend(entries)
-        for k in self.prefix_lengths:
-            if k > size - 3:
-                break
-            entries = self.prefixes.get(token[:k])
-            if entries:
-                found.extend(entries)
+        if token[-4:] in self.suffix_tails:
+            for k in self.suffix_lengths:
+                if k > size - 3:
+                    break
+                entries = self.suffixes.get(token[-k:])
+                if entries:
+                    found.extend(entries)
+        if token[:4] in self.prefix_heads:
+            for k in self.prefix_lengths:
+                if k > size - 3:
+                    break
+                entries = self.prefixes.get(token[:k])
+                if entries:
+                    found.extend(entries)
         return found
+
+
+# Everyday words (en, es, de) that must not trigger the split-word check
+# (see _Vocabulary.fragments): it runs only when a script has a fragment.
+_COMMON_WORDS = frozenset(b"""
+a about after all also and any app are as at be best big book but buy by can code day do for free
+from fun get go good got great had has have her here his hot how in is it its just let life like
+live love made make man me men more most my new next night no not now of off on one online only or
+our out over own play plus pre pro real save see she shop so star sun that the their them then there
+they this time to top try two up us use was way we what when who why will win with year you your
+al con de del el en es la las lo los mas mi muy para pero por que se sin sol su sus tu un una y ya
+dia san gratis hoy am an auf aus bei das dem den der des die dein du ein eine einem einen einer
+fur im ist ja jetzt mit nach nicht noch nur oder sie und uns vom von vor wie wir zu zum zur
+""".split())
 
 
 def _load() -> _Vocabulary:
@@ -483,6 +554,8 @@ def _load() -> _Vocabulary:
 
 _V = _load()
 _SINGLE_CHARS = frozenset(bytes([c]) for c in b"abcdefghijklmnopqrstuvwxyz0123456789@$!|")
+_TAIL = operator.itemgetter(slice(-4, None))
+_HEAD = operator.itemgetter(slice(0, 4))
 
 VOCABULARY_VERSION: str = _V.version
 CATEGORIES: frozenset[str] = _V.category_names
@@ -553,9 +626,9 @@ def screen(script: str, categories: frozenset[str] | Iterable[str]) -> list[Hit]
     wanted = categories if isinstance(categories, (frozenset, set)) else frozenset(categories)
     if not script or _V.category_names.isdisjoint(wanted):
         return []
-    latin, nfkd = _fold(script)
+    latin, cjk = _fold(script)
     words = latin.split()
-    tokens = set(words)
+    plain = tokens = set(words)
     extra: set[bytes] = set()
 
     if len(tokens & _SINGLE_CHARS) >= 3:
@@ -565,19 +638,28 @@ def screen(script: str, categories: frozenset[str] | Iterable[str]) -> list[Hit]
             if not run.isdigit():
                 extra |= _variants((run,))
                 extra |= _inside(run.translate(_LEET_I)) | _inside(run.translate(_LEET_L))
-    phrase_readings = [words]
-    if latin.translate(None, _LETTERS_AND_SPACE):
-        extra |= _variants(tokens)
-        # Phrases read through leetspeak too ("hot s1ngles" is "hot singles").
-        phrase_readings.append([w if w.isalpha() else w.translate(_LEET_I) for w in words])
-        phrase_readings.append([w if w.isalpha() else w.translate(_LEET_L) for w in words])
+    mixed = False
+    if latin.translate(None, _LETTERS_AND_SPACE):  # digits or leetspeak symbols somewhere
+        odd = tokens.difference(filter(bytes.isalpha, tokens))
+        leet = _variants(odd)
+        if leet:
+            extra |= leet
+            mixed = True
     fragments = tokens & _V.fragments
     if fragments:
         strong = _V.strong_keys
-        extra.update(c for a, b in zip(words, words[1:], strict=False) if a in fragments
-                     if (c := a + b) in strong)
+        last = len(words) - 1
+        for fragment in fragments:
+            i = words.index(fragment)
+            while i < last:
+                if (glued := fragment + words[i + 1]) in strong:
+                    extra.add(glued)
+                try:
+                    i = words.index(fragment, i + 1)
+                except ValueError:
+                    break
     if extra:
-        tokens |= extra
+        tokens = plain | extra
 
     evidence: dict[str, dict[str, int]] = {}
 
@@ -588,49 +670,80 @@ def screen(script: str, categories: frozenset[str] | Iterable[str]) -> list[Hit]
                 terms[entry.term] = entry.weight
 
     found = tokens & _V.form_keys
-    if found:
-        allowed = found & _V.allow_keys
-        if allowed:
-            padded = b" " + b" ".join(words) + b" "
-            for form in allowed:
-                seen = words.count(form)
-                if seen and sum(padded.count(p) for p in _V.allow_latin[form]) >= seen:
-                    found.discard(form)
-        for form in found:
-            for entry in _V.forms[form]:
-                note(entry)
+    # Forms that an allow phrase may cancel ("wine" in "wine red") are settled
+    # last, and only for a category they could tip over its threshold.
+    allowable = found & _V.allow_keys
+    if allowable:
+        found -= allowable
+    for form in found:
+        for entry in _V.forms[form]:
+            note(entry)
 
-    min_compound = _V.min_compound
-    for token in tokens:
-        if len(token) >= min_compound and token not in _V.form_keys and token not in _V.allow_tokens:
-            for entry in _V._compound_entries(token):
-                note(entry)
+    tails = _V.suffix_tails.intersection(map(_TAIL, tokens))
+    heads = _V.prefix_heads.intersection(map(_HEAD, tokens))
+    if tails or heads:
+        min_compound = _V.min_compound
+        for token in tokens:
+            if (len(token) >= min_compound and (token[-4:] in tails or token[:4] in heads)
+                    and token not in _V.form_keys and token not in _V.allow_tokens):
+                for entry in _V._compound_entries(token):
+                    note(entry)
 
     anchors = tokens & _V.anchor_keys
     if anchors:
-        for index in sorted({i for form in anchors for i in _V.anchors[form]}):
-            phrase = _V.phrases[index]
-            if phrase.entry.category in wanted and any(phrase.occurs_in(r) for r in phrase_readings):
+        leet_readings: list[tuple[list[bytes], set[bytes]]] | None = None
+        phrases = _V.phrases
+        for index in {i for form in anchors for i in _V.anchors[form]}:
+            phrase = phrases[index]
+            if not phrase.plausible(tokens) or phrase.entry.category not in wanted:
+                continue
+            if phrase.occurs_in(words, plain):
                 note(phrase.entry)
+            elif mixed:
+                # Phrases read through leetspeak too ("hot s1ngles" is "hot singles").
+                if leet_readings is None:
+                    leet_readings = []
+                    for table in (_LEET_I, _LEET_L):
+                        reading = [w if w.isalpha() else w.translate(table) for w in words]
+                        leet_readings.append((reading, set(reading)))
+                if any(phrase.occurs_in(r, s) for r, s in leet_readings):
+                    note(phrase.entry)
 
-    if nfkd is not None and _V.cjk_pattern is not None:
-        cjk = "".join(_CJK_RUN.findall(nfkd))
-        if cjk:
-            matched = set(_V.cjk_pattern.findall(cjk))
-            # The trie returns the longest term at each position; shorter terms
-            # that start there ("处方" in "处方药") count too.
-            matched.update(m[:i] for m in tuple(matched) for i in range(2, len(m)) if m[:i] in _V.cjk)
-            for term in matched:
+    if cjk is not None and _V.cjk_index is not None:
+        for key in set(_V.cjk_index.findall(cjk)):
+            for term in _V.cjk_by_char[key]:
+                if term not in cjk:
+                    continue
                 allows = _V.allow_cjk.get(term)
                 if allows and sum(cjk.count(a) for a in allows) >= cjk.count(term):
                     continue
                 for entry in _V.cjk[term]:
                     note(entry)
 
+    pending: dict[str, list[tuple[bytes, _Entry]]] = {}
+    for form in allowable:
+        for entry in _V.forms[form]:
+            if entry.category in wanted:
+                pending.setdefault(entry.category, []).append((form, entry))
+    covered: dict[bytes, bool] = {}
+
+    def is_covered(form: bytes) -> bool:
+        if form not in covered:
+            seen = words.count(form)  # 0: the form came from a variant, never cancelled
+            padded = b" " + b" ".join(words) + b" "
+            covered[form] = bool(seen) and sum(padded.count(a) for a in _V.allow_latin[form]) >= seen
+        return covered[form]
+
     hits = []
-    for category in sorted(evidence):
-        terms = evidence[category]
+    for category in sorted(evidence.keys() | pending.keys()):
+        terms = evidence.setdefault(category, {})
+        threshold = _V.thresholds.get(category, _V.threshold)
+        candidates = pending.get(category, ())
+        if candidates and sum(terms.values()) + sum(e.weight for _, e in candidates) >= threshold:
+            for form, entry in sorted(candidates, key=lambda c: c[0]):
+                if not is_covered(form) and terms.get(entry.term, 0) < entry.weight:
+                    terms[entry.term] = entry.weight
         score = sum(terms.values())
-        if score >= _V.thresholds.get(category, _V.threshold):
+        if score >= threshold:
             hits.append(Hit(category=category, terms=tuple(sorted(terms)), score=score))
     return hits
