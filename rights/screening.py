@@ -19,7 +19,8 @@ How a script is read
    tokens ("casino2024" → "casino"); runs of ≥ 3 single characters glued back
    together ("p.o.t.e.n.c.y", "v-i-a-g-r-a", "p o t e n c y"), searched inside
    for strong terms (so "a v i a g r a" is found too); two adjacent tokens glued
-   when the first is the start of a strong term ("via gra", "bet 365").
+   when the first is the start of a strong term and not an everyday word
+   ("via gra", "cas ino").
 3. **Matching.** Tokens are looked up in a dictionary of every inflected form
    of every term (built at import: plurals, verb endings, German case endings,
    umlaut spellings "ä"/"ae"), so matching is a set intersection. Compound
@@ -27,7 +28,8 @@ How a script is read
    "Onlinecasino"). Phrases are matched on the token sequence and also as one
    glued token (hashtags: "#onlinecasino"). Chinese, which has no spaces, is
    matched by substring over the text's CJK characters with separators removed
-   ("博 彩" is "博彩").
+   ("博 彩" is "博彩"); each term is filed under its least common character, so
+   a script only tests the terms filed under characters it contains.
 4. **Scoring.** Each distinct term counts once per category: strong terms and
    phrases weigh enough to flag on their own; weak (ambiguous) terms such as
    "bet", "shot", "vote", "pill", "slim", "god", "campaign" only flag together
@@ -103,7 +105,11 @@ VOCABULARY_PATH = Path(__file__).parent / "data" / "screening.json"
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """One banned category the script promotes, and the terms that showed it."""
+    """One banned category the script promotes, and the terms that showed it.
+
+    ``terms`` are the folded vocabulary terms (sorted), for the human message;
+    ``score`` is the sum of their weights, for diagnostics.
+    """
 
     category: str
     terms: tuple[str, ...]
@@ -725,14 +731,15 @@ def screen(script: str, categories: frozenset[str] | Iterable[str]) -> list[Hit]
         for entry in _V.forms[form]:
             if entry.category in wanted:
                 pending.setdefault(entry.category, []).append((form, entry))
-    covered: dict[bytes, bool] = {}
+    padded = b""
 
     def is_covered(form: bytes) -> bool:
-        if form not in covered:
-            seen = words.count(form)  # 0: the form came from a variant, never cancelled
-            padded = b" " + b" ".join(words) + b" "
-            covered[form] = bool(seen) and sum(padded.count(a) for a in _V.allow_latin[form]) >= seen
-        return covered[form]
+        nonlocal padded
+        seen = words.count(form)  # 0: the form came from a variant, never cancelled
+        if not seen:
+            return False
+        padded = padded or b" " + b" ".join(words) + b" "
+        return sum(padded.count(a) for a in _V.allow_latin[form]) >= seen
 
     hits = []
     for category in sorted(evidence.keys() | pending.keys()):

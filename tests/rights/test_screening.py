@@ -235,6 +235,15 @@ def test_spacing_and_punctuation_inside_words(script):
 
 
 @pytest.mark.parametrize(("script", "category"), [
+    ("Get via gra today", "sexual_health"),
+    ("Royal cas ino nights", "gambling"),
+    ("Stream it on bet 365", "gambling"),
+])
+def test_a_word_split_in_two(script, category):
+    assert category in flagged(script)
+
+
+@pytest.mark.parametrize(("script", "category"), [
     ("M4LE ENHANCEMENT that works", "sexual_health"),
     ("Order v1agra now", "sexual_health"),
     ("Place your b3ts on the big game", "gambling"),
@@ -354,6 +363,8 @@ def test_brand_declared_another_category_is_irrelevant():
     "Pick a delivery slot that suits you.",
     "Christian Dior, the new fragrance.",
     "Scunthorpe's favourite bakery.",
+    "It's lots of fun for the whole family.",
+    "Therapist-approved, unisex, and made in Sussex.",
     "Wetten, dass du sie lieben wirst?",
     "Traumwetter an der Ostsee.",
     "Großer Wettbewerb: gewinne ein Fahrrad!",
