@@ -113,6 +113,9 @@ def main() -> None:
     load = os.getloadavg()
     print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1/5/15 min)")
+    # A fixed pure-Python workload, to compare runs taken under different load.
+    reference = best_per_call_s(lambda: sum(range(1_000)), calls=20_000)
+    print(f"reference: sum(range(1000)) takes {reference * 1e6:.2f} µs on this core right now")
     print(f"screening vocabulary {screening.VOCABULARY_VERSION}; contract: {len(BANNED)} banned categories, "
           f"{len(TERMS.platforms)} platforms, {len(TERMS.languages)} languages, {len(TERMS.territories)} territories")
     print()
