@@ -364,6 +364,8 @@ def test_brand_declared_another_category_is_irrelevant():
     "Christian Dior, the new fragrance.",
     "Scunthorpe's favourite bakery.",
     "It's lots of fun for the whole family.",
+    "Wine and dine your valentine at Luigi's.",
+    "Beer-battered fish and chips, Fridays only.",
     "Therapist-approved, unisex, and made in Sussex.",
     "Wetten, dass du sie lieben wirst?",
     "Traumwetter an der Ostsee.",
