@@ -48,9 +48,9 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError
+from django.db import connection as db_connection
 from django.db import transaction as db_transaction
-from django.db.models import F, OuterRef, Subquery
-from django.db.models.fields.json import KT
+from django.db.models import F
 from django.utils import timezone
 
 from ledger import conf, merkle
@@ -244,14 +244,18 @@ def royalty_breakdown(
     ``fee_bps`` if known, else the fee configured for ``platform``."""
     union = contract.performer.union
     ph_bps = None
-    union_amount = 0
     if union is not None:
         ph_bps = union.pension_health_bps if union.pension_health_bps is not None else conf.default_pension_health_bps()
-        union_amount = bps_of(performer_amount, ph_bps)
-    fee_bps = _fee_bps(platform) if fee_bps is None else fee_bps
+    return _split(currency=contract.currency, performer_amount=performer_amount, union_id=union.id if union else None,
+                  ph_bps=ph_bps, fee_bps=_fee_bps(platform) if fee_bps is None else fee_bps)
+
+
+def _split(*, currency: str, performer_amount: int, union_id: str | None, ph_bps: int | None,
+           fee_bps: int) -> RoyaltyBreakdown:
     breakdown = RoyaltyBreakdown(
-        currency=contract.currency, performer_amount=performer_amount, union_amount=union_amount,
-        fee_amount=bps_of(performer_amount, fee_bps), union_id=union.id if union else None, ph_bps=ph_bps,
+        currency=currency, performer_amount=performer_amount,
+        union_amount=bps_of(performer_amount, ph_bps) if union_id else 0,
+        fee_amount=bps_of(performer_amount, fee_bps), union_id=union_id, ph_bps=ph_bps if union_id else None,
         fee_bps=fee_bps,
     )
     if breakdown.total > MAX_AMOUNT:
@@ -356,25 +360,41 @@ def _insert_transaction(
 ) -> Transaction:
     """Write the postings, then the transaction row that seals them (see migration 0002).
 
-    Must run inside an atomic block."""
+    Two fixed INSERT statements (this is the hot path of every posting: no ORM
+    query compilation). Must run inside an atomic block."""
     _validate_legs(legs, accounts)
     now = timezone.now()
     txn_id = transaction_id or new_transaction_id()
-    Posting.objects.bulk_create([
-        Posting(
-            transaction_id=txn_id,
-            account_id=leg.account.id if isinstance(leg.account, Account) else leg.account,
-            side=leg.side, amount=leg.amount, currency=leg.currency, created_at=now,
-        )
-        for leg in legs
-    ])
+    meta = meta or {}
+    ops = db_connection.ops
+    at = ops.adapt_datetimefield_value(now)
+    params: list[Any] = []
+    for leg in legs:
+        params += [txn_id, leg.account.id if isinstance(leg.account, Account) else leg.account, leg.side, leg.amount,
+                   leg.currency, at]
+    with db_connection.cursor() as cursor:
+        cursor.execute(_INSERT_POSTINGS + ", ".join([_POSTING_ROW] * len(legs)), params)
+        cursor.execute(_INSERT_TRANSACTION, [
+            txn_id, kind, contract_id, hold_id, reverses_id, reference, json.dumps(meta), len(legs),
+            idempotency_key, request_hash, at,
+        ])
     txn = Transaction(
         id=txn_id, kind=kind, contract_id=contract_id, hold_id=hold_id, reverses_id=reverses_id,
-        reference=reference, meta=meta or {}, posting_count=len(legs), idempotency_key=idempotency_key,
+        reference=reference, meta=meta, posting_count=len(legs), idempotency_key=idempotency_key,
         request_hash=request_hash, created_at=now,
     )
-    txn.save(force_insert=True)
+    txn._state.adding, txn._state.db = False, db_connection.alias
     return txn
+
+
+_INSERT_POSTINGS = (
+    f"INSERT INTO {Posting._meta.db_table} (transaction_id, account_id, side, amount, currency, created_at) VALUES "
+)
+_POSTING_ROW = "(%s, %s, %s, %s, %s, %s)"
+_INSERT_TRANSACTION = (
+    f"INSERT INTO {Transaction._meta.db_table} (id, kind, contract_id, hold_id, reverses_id, reference, meta, "
+    "posting_count, idempotency_key, request_hash, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
 
 
 def _replayed_transaction(key: str, fingerprint: str) -> Transaction | None:
@@ -505,8 +525,9 @@ def hold_post(*, hold: Hold | str, duration_s: float, idempotency_key: str) -> T
     a voided hold raises ``HoldNotOpen``.
 
     Hot path: one locking SELECT (hold, contract, parties, fee, account ids),
-    two INSERTs, two UPDATEs. A reused key needs no lookup first: the unique
-    index on ``Transaction.idempotency_key`` refuses it and the handler replays."""
+    two INSERTs, two UPDATEs, all fixed SQL. A reused key needs no lookup first:
+    the unique index on ``Transaction.idempotency_key`` refuses it and the
+    handler replays."""
     key = _check_key(idempotency_key)
     hold_id = _hold_id(hold)
     duration_ms = duration_to_ms(duration_s)
@@ -520,7 +541,7 @@ def hold_post(*, hold: Hold | str, duration_s: float, idempotency_key: str) -> T
                 return _replayed_transaction(key, fingerprint) or Transaction.objects.get(hold_id=hold_id)
             if locked.status == HoldStatus.VOIDED:
                 raise HoldNotOpen(f"Hold {hold_id} was voided ({locked.void_reason}); it cannot be posted.")
-            txn = _post_locked_hold(locked, duration_ms=duration_ms, key=key, fingerprint=fingerprint)
+            txn = _post_locked_hold(locked, hold_id, duration_ms=duration_ms, key=key, fingerprint=fingerprint)
     except IntegrityError:
         replay = _replayed_transaction(key, fingerprint)
         if replay is not None:
@@ -533,72 +554,120 @@ def hold_post(*, hold: Hold | str, duration_s: float, idempotency_key: str) -> T
     return txn
 
 
-def _account_id(party_field: str | None, purpose: str) -> Subquery:
-    accounts = Account.objects.filter(purpose=purpose, currency=OuterRef("currency"))
-    accounts = accounts.filter(party_id=OuterRef(party_field)) if party_field else accounts.filter(party__isnull=True)
-    return Subquery(accounts.values("id")[:1])
+@dataclass(frozen=True)
+class _PostingContext:
+    """A locked hold with everything booking its royalty needs (one query)."""
+
+    status: str
+    void_reason: str
+    reference: str
+    currency: str
+    royalty_transaction_id: str
+    meta: dict[str, Any]
+    contract_id: str
+    brand_id: str
+    performer_id: str
+    per_render: int
+    per_second: int
+    union_id: str | None
+    union_ph_bps: int | None
+    configured_fee_bps: int | None
+    receivable_id: str | None
+    payable_id: str | None
+    pension_health_id: str | None
+    platform_fee_id: str | None
 
 
-def _locked_for_posting(hold_id: str) -> Hold | None:
-    """The hold, row-locked, with all that posting it needs in the same query: its
-    contract, performer and union, the platform's configured fee, and the ids of
-    the four accounts the royalty touches (None where not created yet)."""
-    return (
-        Hold.objects.select_for_update(of=("self",))
-        .select_related("contract__performer__union")
-        .annotate(platform_name=KT("meta__platform"))
-        .annotate(
-            configured_fee_bps=Subquery(
-                PlatformFee.objects.filter(platform=OuterRef("platform_name")).values("fee_bps")[:1]
-            ),
-            receivable_id=_account_id("contract__brand_id", AccountPurpose.RECEIVABLE),
-            payable_id=_account_id("contract__performer_id", AccountPurpose.PAYABLE),
-            pension_health_id=_account_id("contract__performer__union_id", AccountPurpose.PENSION_HEALTH),
-            platform_fee_id=_account_id(None, AccountPurpose.PLATFORM_FEE),
-        )
-        .filter(pk=hold_id)
-        .first()
-    )
+def _posting_context_sql(vendor: str) -> str:
+    platform = "h.meta ->> 'platform'" if vendor == "postgresql" else "json_extract(h.meta, '$.platform')"
+    account = (f"(SELECT a.id FROM {Account._meta.db_table} a WHERE a.party_id = {{party}} "
+               "AND a.purpose = '{purpose}' AND a.currency = h.currency)")
+    return f"""
+SELECT h.status, h.void_reason, h.reference, h.currency, h.royalty_transaction_id, h.meta,
+       c.id, c.brand_id, c.performer_id, c.royalty_per_render, c.royalty_per_second, p.union_id,
+       u.pension_health_bps,
+       (SELECT f.fee_bps FROM {PlatformFee._meta.db_table} f WHERE f.platform = {platform}),
+       {account.format(party="c.brand_id", purpose=AccountPurpose.RECEIVABLE)},
+       {account.format(party="c.performer_id", purpose=AccountPurpose.PAYABLE)},
+       {account.format(party="p.union_id", purpose=AccountPurpose.PENSION_HEALTH)},
+       (SELECT a.id FROM {Account._meta.db_table} a WHERE a.party_id IS NULL
+          AND a.purpose = '{AccountPurpose.PLATFORM_FEE}' AND a.currency = h.currency)
+FROM {Hold._meta.db_table} h
+JOIN {Contract._meta.db_table} c ON c.id = h.contract_id
+JOIN {Party._meta.db_table} p ON p.id = c.performer_id
+LEFT JOIN {Party._meta.db_table} u ON u.id = p.union_id
+WHERE h.id = %s{" FOR UPDATE OF h" if vendor == "postgresql" else ""}
+"""
 
 
-def _post_locked_hold(hold: Hold, *, duration_ms: int, key: str, fingerprint: str) -> Transaction:
-    contract = hold.contract
+_POSTING_CONTEXT_SQL = {vendor: _posting_context_sql(vendor) for vendor in ("postgresql", "sqlite")}
+
+
+def _locked_for_posting(hold_id: str) -> _PostingContext | None:
+    """Lock the hold (PostgreSQL: FOR UPDATE; SQLite: the write lock of the
+    IMMEDIATE transaction) and read its contract, performer, union, configured
+    fee and the ids of the four accounts its royalty touches (None if new)."""
+    with db_connection.cursor() as cursor:
+        cursor.execute(_POSTING_CONTEXT_SQL[db_connection.vendor], [hold_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    row = list(row)
+    if isinstance(row[5], str):  # SQLite returns the JSON text
+        row[5] = json.loads(row[5])
+    return _PostingContext(*row)
+
+
+def _post_locked_hold(hold: _PostingContext, hold_id: str, *, duration_ms: int, key: str,
+                      fingerprint: str) -> Transaction:
     seconds = billed_seconds(duration_ms)
-    performer_amount = contract.royalty_per_render + contract.royalty_per_second * seconds
+    performer_amount = hold.per_render + hold.per_second * seconds
     platform = (hold.meta or {}).get("platform")
     platform = platform if isinstance(platform, str) else None
     fee_bps = hold.configured_fee_bps if hold.configured_fee_bps is not None else conf.platform_fee_bps()
-    split = royalty_breakdown(contract=contract, performer_amount=performer_amount, fee_bps=fee_bps)
+    ph_bps = None
+    if hold.union_id:
+        ph_bps = hold.union_ph_bps if hold.union_ph_bps is not None else conf.default_pension_health_bps()
+    split = _split(currency=hold.currency, performer_amount=performer_amount, union_id=hold.union_id,
+                   ph_bps=ph_bps, fee_bps=fee_bps)
     currency = hold.currency
     known = {
-        (contract.brand_id, AccountPurpose.RECEIVABLE, currency): hold.receivable_id,
-        (contract.performer_id, AccountPurpose.PAYABLE, currency): hold.payable_id,
-        (split.union_id, AccountPurpose.PENSION_HEALTH, currency): hold.pension_health_id,
+        (hold.brand_id, AccountPurpose.RECEIVABLE, currency): hold.receivable_id,
+        (hold.performer_id, AccountPurpose.PAYABLE, currency): hold.payable_id,
+        (hold.union_id, AccountPurpose.PENSION_HEALTH, currency): hold.pension_health_id,
         (None, AccountPurpose.PLATFORM_FEE, currency): hold.platform_fee_id,
     }
     txn = _book_split(
-        split=split, contract=contract, kind=TransactionKind.ROYALTY, key=key, fingerprint=fingerprint,
-        hold_id=hold.id, reference=hold.reference, transaction_id=hold.royalty_transaction_id, known_accounts=known,
-        meta={"duration_ms": duration_ms, "billed_seconds": seconds, "per_render": contract.royalty_per_render,
-              "per_second": contract.royalty_per_second, "platform": platform},
+        split=split, brand_id=hold.brand_id, performer_id=hold.performer_id, contract_id=hold.contract_id,
+        kind=TransactionKind.ROYALTY, key=key, fingerprint=fingerprint, hold_id=hold_id, reference=hold.reference,
+        transaction_id=hold.royalty_transaction_id, known_accounts=known,
+        meta={"duration_ms": duration_ms, "billed_seconds": seconds, "per_render": hold.per_render,
+              "per_second": hold.per_second, "platform": platform},
     )
-    moved = Contract.objects.filter(pk=contract.pk, renders_held__gte=1).update(
-        renders_held=F("renders_held") - 1, renders_used=F("renders_used") + 1
-    )
-    if moved != 1:
-        raise InvalidState(f"Contract {contract.pk} holds no render; its quota counters are inconsistent.")
-    Hold.objects.filter(pk=hold.id).update(status=HoldStatus.POSTED, posted_at=timezone.now(), duration_ms=duration_ms)
+    with db_connection.cursor() as cursor:
+        cursor.execute(_MOVE_HELD_TO_USED, [hold.contract_id])
+        if cursor.rowcount != 1:
+            raise InvalidState(f"Contract {hold.contract_id} holds no render; its quota counters are inconsistent.")
+        cursor.execute(_MARK_POSTED, [HoldStatus.POSTED, db_connection.ops.adapt_datetimefield_value(timezone.now()),
+                                      duration_ms, hold_id])
     return txn
 
 
+_MOVE_HELD_TO_USED = (
+    f"UPDATE {Contract._meta.db_table} SET renders_held = renders_held - 1, renders_used = renders_used + 1 "
+    "WHERE id = %s AND renders_held >= 1"
+)
+_MARK_POSTED = f"UPDATE {Hold._meta.db_table} SET status = %s, posted_at = %s, duration_ms = %s WHERE id = %s"
+
+
 def _book_split(
-    *, split: RoyaltyBreakdown, contract: Contract, kind: str, key: str, fingerprint: str, meta: dict[str, Any],
-    hold_id: str | None = None, reference: str = "", transaction_id: str | None = None,
-    known_accounts: dict[tuple[str | None, str, str], str | None] | None = None,
+    *, split: RoyaltyBreakdown, brand_id: str, performer_id: str, contract_id: str, kind: str, key: str,
+    fingerprint: str, meta: dict[str, Any], hold_id: str | None = None, reference: str = "",
+    transaction_id: str | None = None, known_accounts: dict[tuple[str | None, str, str], str | None] | None = None,
 ) -> Transaction:
     currency = split.currency
-    receivable = (contract.brand_id, AccountPurpose.RECEIVABLE, currency)
-    payable = (contract.performer_id, AccountPurpose.PAYABLE, currency)
+    receivable = (brand_id, AccountPurpose.RECEIVABLE, currency)
+    payable = (performer_id, AccountPurpose.PAYABLE, currency)
     pension = (split.union_id, AccountPurpose.PENSION_HEALTH, currency)
     fee = (None, AccountPurpose.PLATFORM_FEE, currency)
     wanted = [receivable, payable] + ([pension] if split.union_amount else []) + ([fee] if split.fee_amount else [])
@@ -619,7 +688,7 @@ def _book_split(
             "fee_amount": split.fee_amount, "total": split.total}
     return _insert_transaction(
         kind=kind, legs=legs, accounts=accounts, idempotency_key=key, request_hash=fingerprint,
-        contract_id=contract.pk, hold_id=hold_id, reference=reference, meta=meta, transaction_id=transaction_id,
+        contract_id=contract_id, hold_id=hold_id, reference=reference, meta=meta, transaction_id=transaction_id,
     )
 
 
@@ -725,7 +794,8 @@ def revenue_share_book(
     try:
         with db_transaction.atomic():
             txn = _book_split(
-                split=split, contract=contract, kind=TransactionKind.REVENUE_SHARE, key=key, fingerprint=fingerprint,
+                split=split, brand_id=contract.brand_id, performer_id=contract.performer_id, contract_id=contract.pk,
+                kind=TransactionKind.REVENUE_SHARE, key=key, fingerprint=fingerprint,
                 reference=f"sales {period_start.isoformat()}..{period_end.isoformat()}",
                 meta={"gross": gross, "revenue_share_bps": contract.revenue_share_bps,
                       "period_start": period_start.isoformat(), "period_end": period_end.isoformat()},
