@@ -42,6 +42,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -372,7 +373,7 @@ def _insert_transaction(
     for leg in legs:
         params += [txn_id, leg.account.id if isinstance(leg.account, Account) else leg.account, leg.side, leg.amount,
                    leg.currency, at]
-    with db_connection.cursor() as cursor:
+    with _fixed_sql_cursor() as cursor:
         cursor.execute(_INSERT_POSTINGS + ", ".join([_POSTING_ROW] * len(legs)), params)
         cursor.execute(_INSERT_TRANSACTION, [
             txn_id, kind, contract_id, hold_id, reverses_id, reference, json.dumps(meta), len(legs),
@@ -385,6 +386,50 @@ def _insert_transaction(
     )
     txn._state.adding, txn._state.db = False, db_connection.alias
     return txn
+
+
+@contextmanager
+def _fixed_sql_cursor():
+    """A cursor for the fixed statements of the posting hot path.
+
+    PostgreSQL: a psycopg cursor with server-side binding on Django's own
+    connection (so inside the same database transaction), whose statements are
+    prepared once per connection — PostgreSQL plans them once, not on every
+    posting (Django's default client-side binding re-plans each time; for the
+    context SELECT that is ~0.9 ms of server CPU against 0.1 ms prepared).
+    These statements do not pass through Django's cursor wrapper, so query
+    logging does not show them; behind a transaction-pooling PgBouncer older
+    than 1.21, named prepared statements do not work. SQLite: Django's cursor."""
+    if db_connection.vendor == "postgresql":
+        import psycopg
+
+        db_connection.ensure_connection()
+        raw = db_connection.connection
+        if raw.prepare_threshold is None:
+            # Django sets None, which disables preparing on the connection. Its own
+            # cursors bind client-side and never prepare whatever this says; a huge
+            # threshold allows only our explicit prepare=True, nothing automatic.
+            raw.prepare_threshold = 2**31 - 1
+        with psycopg.Cursor(raw) as cursor:
+            yield _PreparingCursor(cursor)
+    else:
+        with db_connection.cursor() as cursor:
+            yield cursor
+
+
+class _PreparingCursor:
+    def __init__(self, cursor):
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any]) -> None:
+        self._cursor.execute(sql, params, prepare=True)
+
+    def fetchone(self):
+        return self._cursor.fetchone()
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
 
 
 _INSERT_POSTINGS = (
@@ -607,7 +652,7 @@ def _locked_for_posting(hold_id: str) -> _PostingContext | None:
     """Lock the hold (PostgreSQL: FOR UPDATE; SQLite: the write lock of the
     IMMEDIATE transaction) and read its contract, performer, union, configured
     fee and the ids of the four accounts its royalty touches (None if new)."""
-    with db_connection.cursor() as cursor:
+    with _fixed_sql_cursor() as cursor:
         cursor.execute(_POSTING_CONTEXT_SQL[db_connection.vendor], [hold_id])
         row = cursor.fetchone()
     if row is None:
@@ -644,7 +689,7 @@ def _post_locked_hold(hold: _PostingContext, hold_id: str, *, duration_ms: int, 
         meta={"duration_ms": duration_ms, "billed_seconds": seconds, "per_render": hold.per_render,
               "per_second": hold.per_second, "platform": platform},
     )
-    with db_connection.cursor() as cursor:
+    with _fixed_sql_cursor() as cursor:
         cursor.execute(_MOVE_HELD_TO_USED, [hold.contract_id])
         if cursor.rowcount != 1:
             raise InvalidState(f"Contract {hold.contract_id} holds no render; its quota counters are inconsistent.")
