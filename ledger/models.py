@@ -126,7 +126,8 @@ class Hold(models.Model):
     Status = HoldStatus
 
     id = models.CharField(primary_key=True, max_length=32, default=new_hold_id, editable=False)
-    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="ledger_holds")
+    # Indexed by ledger_hold_contract_idx (contract, created_at).
+    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="ledger_holds", db_index=False)
     # The id the royalty transaction will have when this hold is posted: known in
     # advance so that the C2PA manifest, signed before delivery, can name it.
     royalty_transaction_id = models.CharField(max_length=32, unique=True, default=new_transaction_id, editable=False)
@@ -150,7 +151,8 @@ class Hold(models.Model):
     class Meta:
         ordering = ["-created_at", "id"]
         indexes = [
-            models.Index(fields=["status", "expires_at"], name="ledger_hold_sweep_idx"),
+            # Only open holds: posting or voiding a hold takes it out of this index.
+            models.Index(fields=["expires_at"], condition=Q(status="open"), name="ledger_hold_open_expiry_idx"),
             models.Index(fields=["contract", "created_at"], name="ledger_hold_contract_idx"),
             models.Index(fields=["created_at", "id"], name="ledger_hold_created_idx"),
         ]
@@ -180,8 +182,10 @@ class Transaction(models.Model):
 
     id = models.CharField(primary_key=True, max_length=32, default=new_transaction_id, editable=False)
     kind = models.CharField(max_length=16, choices=TransactionKind.choices)
+    # Indexed by ledger_txn_contract_idx (contract, created_at).
     contract = models.ForeignKey(
-        Contract, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_transactions"
+        Contract, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_transactions",
+        db_index=False,
     )
     # A hold is posted at most once: the database refuses a second royalty for it.
     hold = models.OneToOneField(

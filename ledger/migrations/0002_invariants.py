@@ -25,8 +25,9 @@ Both
     * Every transaction is queued for the Merkle log (``ledger_logpending``).
 
 Caveat (SQLite): Django rebuilds a table to alter it, which drops its triggers.
-A later migration that alters one of these tables must re-create them;
-tests/ledger/test_invariants.py fails if any is missing.
+A later migration that alters one of these tables must re-create them (see
+``restore_sqlite_triggers`` in 0003); tests/ledger/test_invariants.py fails
+if any is missing.
 """
 
 from django.db import migrations
