@@ -308,7 +308,15 @@ class Leg:
     currency: str
 
 
-def _validate_legs(legs: Sequence[Leg], accounts: dict[str, Account]) -> None:
+@dataclass(frozen=True)
+class AccountRef:
+    """What leg validation needs of an account, without building a model instance."""
+
+    id: str
+    currency: str
+
+
+def _validate_legs(legs: Sequence[Leg], accounts: dict[str, Account | AccountRef]) -> None:
     if len(legs) < 2:
         raise UnbalancedTransaction("A transaction needs at least two postings.",
                                     fields={"postings": ["At least two postings."]})
@@ -349,7 +357,7 @@ def _insert_transaction(
     *,
     kind: str,
     legs: Sequence[Leg],
-    accounts: dict[str, Account],
+    accounts: dict[str, Account | AccountRef],
     idempotency_key: str,
     request_hash: str,
     contract_id: str | None = None,
@@ -720,8 +728,8 @@ def _book_split(
     missing = [k for k in wanted if not ids[k]]
     if missing:
         ids.update({k: account.id for k, account in _accounts_for(missing).items()})
-    # The ids were looked up by (party, purpose, currency): these stand-ins carry exactly that.
-    accounts = {ids[k]: Account(id=ids[k], party_id=k[0], purpose=k[1], currency=k[2]) for k in wanted}
+    # The ids were looked up by (party, purpose, currency), so each is kept in ``currency``.
+    accounts = {ids[k]: AccountRef(ids[k], currency) for k in wanted}
     legs = [Leg(ids[receivable], Side.DEBIT, split.total, currency),
             Leg(ids[payable], Side.CREDIT, split.performer_amount, currency)]
     if split.union_amount:
