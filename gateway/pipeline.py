@@ -155,7 +155,7 @@ def _run(gen: Generation, token: int) -> str:
     payload = gen.watermark_payload
     request = renderer.RenderRequest(
         portrait=portrait, landmarks=performer.landmarks or {}, script=gen.script, language=gen.language,
-        voice=performer.voice or None, profile=gen.profile, captions=gen.captions,
+        profile=gen.profile, captions=gen.captions,
         frame_filter=lambda frames: watermark.embed_frames(frames, payload),
         progress=_Progress(gen.id, token),
     )
