@@ -1,0 +1,298 @@
+"""Blind detection: find the tile period, fold, align with the sync template, decode.
+
+1. Every sampled frame's luma is high-passed and divided by its local
+   contrast (host content is the main noise; edges must not dominate), and
+   the residuals are summed over frames (the pattern is static, so it adds up
+   coherently while codec noise does not).
+2. The tile period along x and y is estimated from the spectrally whitened
+   autocorrelation of the summed residual (a comb over harmonics), with the
+   sub-multiples of the strongest candidates also tried: downscaling, crops
+   followed by a resize, and odd aspect ratios only change the period.
+3. For each candidate (px, py), the residual is resampled so that the period
+   is exactly one reference tile, folded (all tiles summed onto one), and
+   cross-correlated cyclically with the sync template (FFT) — the peak gives
+   the tile origin, which absorbs any crop offset. Its height over the
+   correlation's spread is the sync score.
+4. Chip values are read at that origin and combined per code bit; the soft
+   bits go through Viterbi and the CRC-24 check. A result is reported found
+   only if the CRC holds *and* the sync score and code agreement clear
+   thresholds calibrated on unmarked content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from provenance.watermark.ecc import CODED_BITS, decode_payload
+from provenance.watermark.pattern import GRID, layout, sync_template
+
+REFERENCE_CHIP = 4
+REFERENCE_TILE = GRID * REFERENCE_CHIP
+MIN_PERIOD = 24.0
+MAX_PERIOD = 420.0
+MAX_SIDE = 1920  # bigger frames are downscaled first (period search covers the scale)
+
+# Decision thresholds (see bench/provenance.py for their calibration on unmarked media).
+MIN_SYNC_SCORE = 5.5
+MIN_AGREEMENT = 0.70
+# Hypotheses (best sync scores first) that go through Viterbi + CRC.
+DECODE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class WatermarkResult:
+    found: bool
+    payload: int | None
+    confidence: float  # 0..1; 0 when nothing passed the integrity check
+    bit_accuracy: float | None  # share of received code bits that agree with the decoded word
+    sync_score: float  # height of the alignment peak in standard deviations
+    frames_used: int
+    period: tuple[float, float] | None = None  # tile period found (x, y) in pixels
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+NOT_FOUND = WatermarkResult(
+    found=False, payload=None, confidence=0.0, bit_accuracy=None, sync_score=0.0, frames_used=0
+)
+
+
+# --- residual ------------------------------------------------------------------------------
+
+
+def to_luma(frame: np.ndarray) -> np.ndarray:
+    if frame.ndim == 2:
+        return frame
+    if frame.ndim == 3 and frame.shape[2] == 3:
+        return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    if frame.ndim == 3 and frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_RGBA2GRAY)
+    raise ValueError(f"expected a luma (H, W) or RGB (H, W, 3) frame, got shape {frame.shape}")
+
+
+def residual(luma: np.ndarray) -> np.ndarray:
+    """High-pass, contrast-normalised luma: the pattern plus whitened host noise."""
+    y = luma.astype(np.float32)
+    high = y - cv2.GaussianBlur(y, (9, 9), 1.5)
+    local = cv2.sqrt(cv2.boxFilter(high * high, -1, (9, 9)))
+    return high / (local + 1.0)
+
+
+def _prepare(luma: np.ndarray) -> np.ndarray:
+    h, w = luma.shape
+    side = max(h, w)
+    if side > MAX_SIDE:
+        f = MAX_SIDE / side
+        luma = cv2.resize(
+            luma, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA
+        )
+    return luma
+
+
+def accumulate(frames: Iterable[np.ndarray]) -> tuple[np.ndarray | None, int]:
+    total: np.ndarray | None = None
+    count = 0
+    for frame in frames:
+        r = residual(_prepare(to_luma(frame)))
+        if total is not None and r.shape != total.shape:
+            continue  # a resolution change mid-stream: keep the first size
+        total = r if total is None else total + r
+        count += 1
+    return total, count
+
+
+# --- period estimation ----------------------------------------------------------------------
+
+
+def _whitened_autocorr(r: np.ndarray, axis: int) -> np.ndarray:
+    n = r.shape[axis]
+    spectrum = np.fft.rfft(r, n=2 * n, axis=axis)
+    power = (spectrum.real**2 + spectrum.imag**2).sum(axis=1 - axis)
+    # Divide by the spectral envelope (a running median): periodic structure
+    # shows up as lines above it, host content as the smooth envelope.
+    k = 9
+    padded = np.pad(power, k // 2, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, k)
+    envelope = np.median(windows, axis=1)
+    white = power / (envelope + 1e-12) - 1.0
+    white[:3] = 0.0
+    return np.fft.irfft(white, n=2 * n)[:n]
+
+
+def _comb_scores(a: np.ndarray, pmin: float, pmax: float) -> tuple[np.ndarray, np.ndarray]:
+    n = len(a)
+    periods = np.arange(pmin, pmax, 0.25)
+    if len(periods) == 0:
+        return periods, periods
+    limit = 0.6 * n
+    ks = np.arange(1, 7)[None, :]
+    lags = periods[:, None] * ks
+    valid = lags <= limit
+    values = np.interp(np.where(valid, lags, 0), np.arange(n), a)
+    counts = valid.sum(axis=1)
+    scores = np.where(counts > 0, (values * valid).sum(axis=1) / np.maximum(counts, 1), -np.inf)
+    return periods, scores
+
+
+def _refine(a: np.ndarray, period: float) -> float:
+    """Sub-pixel period from parabolic peaks at the first multiples, weighted by multiple."""
+    n = len(a)
+    estimates, weights = [], []
+    for k in range(1, 8):
+        centre = int(round(k * period))
+        if centre + 3 >= 0.6 * n:
+            break
+        lo = max(1, centre - 2)
+        j = lo + int(np.argmax(a[lo : centre + 3]))
+        if j <= 0 or j >= n - 1:
+            continue
+        y0, y1, y2 = a[j - 1], a[j], a[j + 1]
+        den = y0 - 2 * y1 + y2
+        offset = 0.5 * (y0 - y2) / den if den < 0 else 0.0
+        estimates.append((j + offset) / k)
+        weights.append(k)
+    if not estimates:
+        return float(period)
+    return float(np.average(estimates, weights=weights))
+
+
+def period_candidates(r: np.ndarray, axis: int, *, top: int = 3) -> list[float]:
+    n = r.shape[axis]
+    a = _whitened_autocorr(r, axis)
+    periods, scores = _comb_scores(a, MIN_PERIOD, min(MAX_PERIOD, n / 2.2))
+    picked: list[float] = []
+    for i in np.argsort(-scores):
+        p = float(periods[i])
+        if all(abs(p - q) / q > 0.03 for q in picked):
+            picked.append(p)
+        if len(picked) >= top:
+            break
+    out: list[float] = []
+    for p in picked:
+        for k in (1, 2, 3, 4):
+            q = p / k
+            if q < MIN_PERIOD:
+                break
+            refined = _refine(a, q)
+            if all(abs(refined - s) / s > 0.01 for s in out):
+                out.append(refined)
+    return out
+
+
+# --- folding and decoding --------------------------------------------------------------------
+
+
+def fold(r: np.ndarray, px: float, py: float) -> np.ndarray:
+    """Resample so that one period is REFERENCE_TILE pixels, then sum all tiles onto one."""
+    h, w = r.shape
+    t = REFERENCE_TILE
+    size = (max(t, int(round(w * t / px))), max(t, int(round(h * t / py))))
+    scaled = cv2.resize(r, size, interpolation=cv2.INTER_LINEAR)
+    sh, sw = scaled.shape
+    tile = np.zeros((t, t), dtype=np.float32)
+    for y0 in range(0, sh, t):
+        for x0 in range(0, sw, t):
+            block = scaled[y0 : y0 + t, x0 : x0 + t]
+            tile[: block.shape[0], : block.shape[1]] += block
+    return tile
+
+
+_SYNC_SPECTRUM: np.ndarray | None = None
+
+
+def _sync_spectrum() -> np.ndarray:
+    global _SYNC_SPECTRUM
+    if _SYNC_SPECTRUM is None:
+        _SYNC_SPECTRUM = np.conj(np.fft.rfft2(sync_template(REFERENCE_CHIP)))
+    return _SYNC_SPECTRUM
+
+
+def align(tile: np.ndarray) -> tuple[float, int, int]:
+    """(sync score, dy, dx) of the tile origin within the folded tile."""
+    corr = np.fft.irfft2(np.fft.rfft2(tile) * _sync_spectrum(), s=tile.shape)
+    i = int(np.argmax(corr))
+    dy, dx = divmod(i, tile.shape[1])
+    spread = float(corr.std())
+    score = float((corr.flat[i] - corr.mean()) / spread) if spread > 0 else 0.0
+    return score, dy, dx
+
+
+def soft_bits(tile: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    aligned = np.roll(tile, (-dy, -dx), axis=(0, 1))
+    c = REFERENCE_CHIP
+    chips = aligned.reshape(GRID, c, GRID, c).mean(axis=(1, 3)).ravel()
+    _, data, bit_of_chip, signs = layout()
+    return np.bincount(bit_of_chip, weights=(chips * signs)[data], minlength=CODED_BITS).astype(
+        np.float32
+    )
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One (period, origin) hypothesis and its folded tile."""
+
+    score: float
+    px: float
+    py: float
+    tile: np.ndarray
+    dy: int
+    dx: int
+
+    def soft_bits(self) -> np.ndarray:
+        return soft_bits(self.tile, self.dy, self.dx)
+
+
+def trials(r: np.ndarray) -> list[Trial]:
+    """Every plausible (px, py) hypothesis, best sync score first."""
+    out = []
+    for px in period_candidates(r, 1):
+        for py in period_candidates(r, 0):
+            if 0.7 < px / py < 1.43:
+                tile = fold(r, px, py)
+                score, dy, dx = align(tile)
+                out.append(Trial(score, px, py, tile, dy, dx))
+    out.sort(key=lambda t: -t.score)
+    return out
+
+
+def detect_residual(r: np.ndarray, frames_used: int) -> WatermarkResult:
+    candidates = trials(r)
+    if not candidates:
+        return WatermarkResult(**{**NOT_FOUND.as_dict(), "frames_used": frames_used})
+    for trial in candidates[:DECODE_ATTEMPTS]:
+        payload, agreement = decode_payload(trial.soft_bits())
+        if payload is not None and trial.score >= MIN_SYNC_SCORE and agreement >= MIN_AGREEMENT:
+            return WatermarkResult(
+                found=True,
+                payload=payload,
+                confidence=round(min(1.0, max(0.0, 2.0 * agreement - 1.0)), 4),
+                bit_accuracy=round(agreement, 4),
+                sync_score=round(trial.score, 2),
+                frames_used=frames_used,
+                period=(round(trial.px, 3), round(trial.py, 3)),
+            )
+    best = candidates[0]
+    return WatermarkResult(
+        found=False,
+        payload=None,
+        confidence=0.0,
+        bit_accuracy=None,
+        sync_score=round(best.score, 2),
+        frames_used=frames_used,
+        period=(round(best.px, 3), round(best.py, 3)),
+    )
+
+
+def detect_lumas(frames: Iterable[np.ndarray]) -> WatermarkResult:
+    total, count = accumulate(frames)
+    if total is None or min(total.shape) < 2 * MIN_PERIOD:
+        return WatermarkResult(
+            **{**NOT_FOUND.as_dict(), "frames_used": count, "error": "too small"}
+        )
+    return detect_residual(total, count)
