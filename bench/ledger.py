@@ -478,8 +478,9 @@ def main() -> int:
         say(f"  {run['rate']:,.0f} royalty transactions/s ({run['rate'] * 4:,.0f} posting rows/s) — goal ≥ {goal:,.0f}: "
             f"{run['rate'] / goal:.2f}× goal; {run['rate'] / raw:.2f}× the raw INSERT rate")
         say(f"  latency under load: {ms(run['latencies'])}")
+        rate_alone = f" ({drained / drain_s:,.0f} leaves/s alone)" if drained >= 100 else ""
         say(f"  sequencer appended {run['sequenced']:,} leaves meanwhile; backlog at the end {run['backlog']:,}, "
-            f"drained in {drain_s:.2f} s ({drained / drain_s if drain_s else 0:,.0f} leaves/s alone)"
+            f"drained in {drain_s:.2f} s{rate_alone}"
             + ("; WARNING: a writer ran out of holds" if run["ran_out"] else ""))
 
     # 3. One hold_post, alone.
