@@ -242,6 +242,10 @@ USAGE_COLUMNS = (
 )
 
 
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
 def usage_row(hold: Hold) -> dict[str, Any]:
     meta = hold.meta or {}
     txn = hold.transaction if hold.status == Hold.Status.POSTED else None
@@ -254,9 +258,9 @@ def usage_row(hold: Hold) -> dict[str, Any]:
         "brand": hold.contract.brand_id,
         "performer": hold.contract.performer_id,
         "status": hold.status,
-        "created_at": hold.created_at.isoformat().replace("+00:00", "Z"),
-        "posted_at": hold.posted_at.isoformat().replace("+00:00", "Z") if hold.posted_at else None,
-        "voided_at": hold.voided_at.isoformat().replace("+00:00", "Z") if hold.voided_at else None,
+        "created_at": _iso(hold.created_at),
+        "posted_at": _iso(hold.posted_at),
+        "voided_at": _iso(hold.voided_at),
         "void_reason": hold.void_reason or None,
         "platform": meta.get("platform"),
         "category": meta.get("category"),

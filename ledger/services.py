@@ -51,7 +51,7 @@ from typing import Any
 from django.db import IntegrityError
 from django.db import connection as db_connection
 from django.db import transaction as db_transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ledger import conf, merkle
@@ -275,13 +275,12 @@ def account_get_or_create(*, party: Party | None, purpose: str, currency: str) -
             f"A {purpose} account belongs to {'the platform' if owner_kind is None else 'a ' + owner_kind}.",
             fields={"account": [f"Wrong owner for a {purpose} account."]},
         )
-    return _accounts_for([(party.id if party else None, purpose, currency)])[(party.id if party else None, purpose, currency)]
+    key = (party.id if party else None, purpose, currency)
+    return _accounts_for([key])[key]
 
 
 def _accounts_for(keys: Sequence[tuple[str | None, str, str]]) -> dict[tuple[str | None, str, str], Account]:
     """Accounts by (party id, purpose, currency): one query, plus one insert per missing one."""
-    from django.db.models import Q
-
     wanted = set(keys)
     q = Q()
     for party_id, purpose, currency in wanted:
@@ -307,6 +306,10 @@ class Leg:
     amount: int
     currency: str
 
+    @property
+    def account_id(self) -> str:
+        return self.account.id if isinstance(self.account, Account) else self.account
+
 
 @dataclass(frozen=True)
 class AccountRef:
@@ -325,10 +328,9 @@ def _validate_legs(legs: Sequence[Leg], accounts: dict[str, Account | AccountRef
     net: dict[str, int] = defaultdict(int)
     gross: dict[str, int] = defaultdict(int)
     for i, leg in enumerate(legs):
-        account_id = leg.account.id if isinstance(leg.account, Account) else leg.account
-        account = accounts.get(account_id)
+        account = accounts.get(leg.account_id)
         if account is None:
-            raise UnknownAccount(f"Unknown account {account_id!r}.", fields={f"postings[{i}].account": ["Unknown account."]})
+            raise UnknownAccount(f"Unknown account {leg.account_id!r}.", fields={f"postings[{i}].account": ["Unknown account."]})
         if leg.side not in (Side.DEBIT, Side.CREDIT):
             raise InvalidPosting("A posting is a debit or a credit.", fields={f"postings[{i}].side": ["debit or credit."]})
         if isinstance(leg.amount, bool) or not isinstance(leg.amount, int) or not 0 <= leg.amount <= MAX_AMOUNT:
@@ -379,8 +381,7 @@ def _insert_transaction(
     at = ops.adapt_datetimefield_value(now)
     params: list[Any] = []
     for leg in legs:
-        params += [txn_id, leg.account.id if isinstance(leg.account, Account) else leg.account, leg.side, leg.amount,
-                   leg.currency, at]
+        params += [txn_id, leg.account_id, leg.side, leg.amount, leg.currency, at]
     with _fixed_sql_cursor() as cursor:
         cursor.execute(_INSERT_POSTINGS + ", ".join([_POSTING_ROW] * len(legs)), params)
         cursor.execute(_INSERT_TRANSACTION, [
@@ -472,16 +473,15 @@ def transaction_record(
         raise InvalidRequest(fields={"kind": ["Only payout and adjustment transactions are recorded directly."]})
     reference = _check_text(reference, "reference", allow_empty=True)
     meta = _check_meta(meta)
-    account_ids = [leg.account.id if isinstance(leg.account, Account) else leg.account for leg in legs]
     fingerprint = _fingerprint(
         "transaction_record", kind=kind, reference=reference, meta=meta,
         contract=contract.pk if contract else None,
-        legs=[[a, leg.side, leg.amount, leg.currency] for a, leg in zip(account_ids, legs, strict=True)],
+        legs=[[leg.account_id, leg.side, leg.amount, leg.currency] for leg in legs],
     )
     replay = _replayed_transaction(key, fingerprint)
     if replay is not None:
         return replay
-    accounts = {a.id: a for a in Account.objects.filter(id__in=[a for a in account_ids if isinstance(a, str)])}
+    accounts = {a.id: a for a in Account.objects.filter(id__in=[leg.account_id for leg in legs])}
     try:
         with db_transaction.atomic():
             txn = _insert_transaction(
