@@ -279,6 +279,9 @@ def usage_row(hold: Hold) -> dict[str, Any]:
 
 
 STATEMENT_LINE_LIMIT = 5000
+_STATEMENT_BUCKETS = {TransactionKind.ROYALTY: "royalties", TransactionKind.REVENUE_SHARE: "revenue_share",
+                      TransactionKind.REVERSAL: "reversals", TransactionKind.PAYOUT: "payouts"}
+_STATEMENT_TOTALS = ("royalties", "revenue_share", "reversals", "payouts", "other", "renders")
 
 
 def month_bounds(month: date) -> tuple[datetime, datetime]:
@@ -287,7 +290,7 @@ def month_bounds(month: date) -> tuple[datetime, datetime]:
     return start, end
 
 
-def performer_statement(*, performer: Party, month: date) -> dict[str, Any]:
+def performer_statement(*, performer: Party, month: date, line_limit: int = STATEMENT_LINE_LIMIT) -> dict[str, Any]:
     """What a performer earned in one calendar month (UTC), per currency and contract.
 
     Opening and closing balances are summed from the postings themselves (one
@@ -306,25 +309,21 @@ def performer_statement(*, performer: Party, month: date) -> dict[str, Any]:
     ):
         opening[accounts[row["account_id"]].currency] += (row["credits"] or 0) - (row["debits"] or 0)
 
-    postings = list(
-        Posting.objects.filter(account_id__in=list(accounts), created_at__gte=start, created_at__lt=end)
-        .select_related("transaction")
-        .order_by("created_at", "id")[: STATEMENT_LINE_LIMIT + 1]
-    )
-    truncated = len(postings) > STATEMENT_LINE_LIMIT
-    postings = postings[:STATEMENT_LINE_LIMIT]
-
     currencies: dict[str, dict[str, int]] = {}
     contracts: dict[tuple[str | None, str], dict[str, Any]] = {}
     lines = []
-    for p in postings:
+    truncated = False
+    month_postings = (
+        Posting.objects.filter(account_id__in=list(accounts), created_at__gte=start, created_at__lt=end)
+        .select_related("transaction")
+        .order_by("created_at", "id")
+    )
+    # Every posting counts in the totals; only the list of lines is capped.
+    for p in month_postings.iterator(chunk_size=2000):
         txn = p.transaction
         amount = p.amount if p.side == Side.CREDIT else -p.amount
-        totals = currencies.setdefault(p.currency, dict.fromkeys(
-            ("royalties", "revenue_share", "reversals", "payouts", "other", "renders"), 0))
-        bucket = {TransactionKind.ROYALTY: "royalties", TransactionKind.REVENUE_SHARE: "revenue_share",
-                  TransactionKind.REVERSAL: "reversals", TransactionKind.PAYOUT: "payouts"}.get(txn.kind, "other")
-        totals[bucket] += amount
+        totals = currencies.setdefault(p.currency, dict.fromkeys(_STATEMENT_TOTALS, 0))
+        totals[_STATEMENT_BUCKETS.get(txn.kind, "other")] += amount
         per_contract = contracts.setdefault((txn.contract_id, p.currency), {
             "contract": txn.contract_id, "currency": p.currency, "renders": 0, "billed_seconds": 0, "amount": 0})
         per_contract["amount"] += amount
@@ -332,15 +331,17 @@ def performer_statement(*, performer: Party, month: date) -> dict[str, Any]:
             totals["renders"] += 1
             per_contract["renders"] += 1
             per_contract["billed_seconds"] += int((txn.meta or {}).get("billed_seconds") or 0)
-        lines.append({
-            "transaction": txn.id, "created_at": format_timestamp(txn.created_at), "kind": txn.kind,
-            "contract": txn.contract_id, "reference": txn.reference, "currency": p.currency, "amount": amount,
-        })
+        if len(lines) < line_limit:
+            lines.append({
+                "transaction": txn.id, "created_at": format_timestamp(txn.created_at), "kind": txn.kind,
+                "contract": txn.contract_id, "reference": txn.reference, "currency": p.currency, "amount": amount,
+            })
+        else:
+            truncated = True
 
     summary = []
     for currency in sorted(set(currencies) | set(opening)):
-        totals = currencies.get(currency, dict.fromkeys(
-            ("royalties", "revenue_share", "reversals", "payouts", "other", "renders"), 0))
+        totals = currencies.get(currency, dict.fromkeys(_STATEMENT_TOTALS, 0))
         movement = sum(v for k, v in totals.items() if k != "renders")
         summary.append({
             "currency": currency, "opening_balance": opening.get(currency, 0), **totals,

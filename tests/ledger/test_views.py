@@ -347,6 +347,18 @@ def test_a_monthly_statement(world, post, key):
     assert later["currencies"][0]["opening_balance"] == 500 and later["lines"] == []
 
 
+def test_a_truncated_statement_still_totals_every_posting(world, post):
+    from ledger import selectors
+
+    for seconds in (1, 2, 3):
+        post(world.contract, duration_s=seconds)
+    body = selectors.performer_statement(performer=world.performer, month=timezone.now().date(), line_limit=2)
+    assert body["truncated"] is True and len(body["lines"]) == 2
+    assert body["currencies"][0]["royalties"] == 510 + 520 + 530
+    assert body["currencies"][0]["closing_balance"] == 510 + 520 + 530
+    assert body["currencies"][0]["renders"] == 3 and body["contracts"][0]["billed_seconds"] == 6
+
+
 @pytest.mark.parametrize("month", ["2026-13", "2026-1", "abc", "0000-01", "2026-11-01"])
 def test_statements_refuse_bad_months(world, month):
     assert_error(world.client("performer").get(STMT, {"month": month}), 400, "invalid_request", "month")
