@@ -17,6 +17,7 @@ from ledger.models import (
     Account,
     AccountPurpose,
     Hold,
+    LogLeaf,
     LogNode,
     LogState,
     Posting,
@@ -56,6 +57,10 @@ def transactions_visible(*, viewer: Party) -> QuerySet[Transaction]:
         .select_related("log_leaf")
         .prefetch_related(Prefetch("postings", queryset=Posting.objects.select_related("account").order_by("id")))
     )
+
+
+def contract_of_brand(*, brand: Party, contract_id: str) -> Contract | None:
+    return Contract.objects.filter(id=contract_id, brand=brand).first()
 
 
 def transaction_visible(*, viewer: Party, transaction_id: str) -> Transaction | None:
@@ -142,6 +147,11 @@ def leaf_text_of(transaction_id: str) -> str:
 
 
 # --- the log ----------------------------------------------------------------------------
+
+
+def log_leaf_index(*, transaction_id: str) -> int | None:
+    """The transaction's leaf index, or None while it waits for the sequencer."""
+    return LogLeaf.objects.filter(transaction_id=transaction_id).values_list("index", flat=True).first()
 
 
 def tree_head_latest() -> TreeHead | None:

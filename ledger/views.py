@@ -15,7 +15,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ledger import selectors, services
-from ledger.models import LogLeaf
 from ledger.serializers import (
     BalanceOutSerializer,
     BalanceQuerySerializer,
@@ -29,16 +28,12 @@ from ledger.serializers import (
     UsageQuerySerializer,
 )
 from rights.api_common import ApiError, InvalidRequest, NotFound, paginated_response
-from rights.models import Contract, PartyKind
+from rights.models import PartyKind
 from rights.views import ERRORS, query_params
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 # How long a client should wait before asking again for a proof not yet in the log.
 RETRY_AFTER_S = 2
-
-
-def _transaction_out(txn) -> dict:
-    return TransactionOutSerializer(txn).data
 
 
 class LedgerTransactionListApi(APIView):
@@ -113,24 +108,24 @@ class LedgerInclusionProofApi(APIView):
         txn = selectors.transaction_visible(viewer=request.user, transaction_id=params["transaction"])
         if txn is None:
             raise NotFound()
-        leaf = LogLeaf.objects.filter(transaction_id=txn.id).first()
-        if leaf is None:
+        leaf_index = selectors.log_leaf_index(transaction_id=txn.id)
+        if leaf_index is None:  # not sequenced yet: do it now
             services.log_sequence(max_batches=5)
-            leaf = LogLeaf.objects.filter(transaction_id=txn.id).first()
+            leaf_index = selectors.log_leaf_index(transaction_id=txn.id)
         head = selectors.tree_head_latest()
-        if leaf is None or head is None:
+        if leaf_index is None or head is None:
             raise ApiError("The transaction is not in the log yet; retry shortly.", code="not_yet_logged",
                            status_code=409, retry_after=RETRY_AFTER_S)
         tree_size = params.get("tree_size", head.size)
         if tree_size > head.size:
             raise InvalidRequest(fields={"tree_size": [f"The log's latest signed size is {head.size}."]})
-        if leaf.index >= tree_size:
-            raise ApiError(f"The transaction is leaf {leaf.index}, beyond a tree of size {tree_size}.",
-                           code="not_yet_logged", status_code=409, leaf_index=leaf.index,
+        if leaf_index >= tree_size:
+            raise ApiError(f"The transaction is leaf {leaf_index}, beyond a tree of size {tree_size}.",
+                           code="not_yet_logged", status_code=409, leaf_index=leaf_index,
                            retry_after=RETRY_AFTER_S)
-        leaf_hash, path = selectors.log_inclusion(index=leaf.index, tree_size=tree_size)
+        leaf_hash, path = selectors.log_inclusion(index=leaf_index, tree_size=tree_size)
         return Response({
-            "transaction": txn.id, "leaf_index": leaf.index, "tree_size": tree_size,
+            "transaction": txn.id, "leaf_index": leaf_index, "tree_size": tree_size,
             "leaf": selectors.leaf_text_of(txn.id), "leaf_hash": leaf_hash.hex(),
             "audit_path": [h.hex() for h in path],
         })
@@ -230,7 +225,7 @@ class SaleCreateApi(APIView):
         ser = SaleCreateInSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
-        contract = Contract.objects.filter(id=data["contract"], brand=request.user).first()
+        contract = selectors.contract_of_brand(brand=request.user, contract_id=data["contract"])
         if contract is None:
             raise NotFound()
         txn = services.revenue_share_book(
@@ -240,7 +235,7 @@ class SaleCreateApi(APIView):
             idempotency_key=f"sales:{request.user.id}:{hashlib.sha256(key.encode()).hexdigest()}",
         )
         txn = selectors.transactions_visible(viewer=request.user).get(id=txn.id)
-        return Response({**_transaction_out(txn), "royalty": services.royalty_summary(txn)}, status=201)
+        return Response({**TransactionOutSerializer(txn).data, "royalty": services.royalty_summary(txn)}, status=201)
 
 
 class LedgerStatementApi(APIView):
