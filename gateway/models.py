@@ -120,6 +120,9 @@ class IdempotencyRecord(models.Model):
         constraints = [models.UniqueConstraint(fields=["brand", "key"], name="idempotency_key_once_per_brand")]
         indexes = [models.Index(fields=["created_at"])]
 
+    def __str__(self) -> str:
+        return f"{self.brand_id}:{self.key} → {self.response_status}"
+
 
 class RateWindow(models.Model):
     """A fixed-window request counter per brand (shared by every server process)."""
@@ -130,6 +133,9 @@ class RateWindow(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["brand", "window_start"], name="rate_window_once")]
+
+    def __str__(self) -> str:
+        return f"{self.brand_id} @ {self.window_start:%H:%M}: {self.count}"
 
 
 class WebhookEndpoint(models.Model):
@@ -176,3 +182,6 @@ class WebhookDelivery(models.Model):
         indexes = [models.Index(fields=["status", "next_attempt_at"])]
         constraints = [models.UniqueConstraint(fields=["endpoint", "generation", "event"],
                                                name="webhook_event_once_per_endpoint")]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.endpoint_id} ({self.status})"

@@ -24,7 +24,14 @@ from gateway.serializers import (
     generation_representation,
     iso,
 )
-from rights.api_common import Forbidden, InvalidRequest, NotFound, PayloadTooLarge, paginated_response
+from rights.api_common import (
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    error_body,
+    paginated_response,
+)
 from rights.models import PartyKind
 from rights.views import ERRORS, query_params
 
@@ -154,6 +161,8 @@ class GenerationCancelApi(_GenerationActionApi):
         return self.respond(request, gen)
 
 
+MEDIA_ERROR_STATUS = {"payload_too_large": 413, "unsupported_media": 415, "unreadable_media": 422}
+
 VERIFY_RESPONSE = inline_serializer(name="VerifyReport", fields={
     "c2pa": serializers.DictField(), "watermark": serializers.DictField(),
     "generation": serializers.DictField(allow_null=True)})
@@ -172,6 +181,7 @@ class VerifyApi(APIView):
                     "was stripped.",
     )
     def post(self, request):
+        from provenance.media import MediaError
         from provenance.verify import verify_file
 
         limit = settings.DOPPEL_MAX_UPLOAD_BYTES
@@ -189,8 +199,13 @@ class VerifyApi(APIView):
             raise InvalidRequest(fields={k: ["Unknown field."] for k in extra})
         if upload.size > limit:
             raise PayloadTooLarge(f"The upload exceeds {limit} bytes.", limit=limit)
-        report = verify_file(data=upload.read(), filename=upload.name,
-                             resolve_payload=lambda p: selectors.generation_by_payload(payload=p))
+        try:
+            report = verify_file(data=upload.read(), filename=upload.name,
+                                 resolve_payload=lambda p: selectors.generation_by_payload(payload=p))
+        except MediaError as exc:
+            status = MEDIA_ERROR_STATUS.get(exc.code, 400)
+            return Response(error_body(exc.code, f"The file cannot be verified: {exc}",
+                                       fields={"file": [str(exc)]}), status=status)
         return Response(report)
 
 

@@ -39,7 +39,7 @@ def _free_port(preferred: int) -> int:
                 return port
             except OSError:
                 continue
-    raise CommandError("no free port near %d" % preferred)
+    raise CommandError(f"no free port near {preferred}")
 
 
 class Api:
