@@ -157,6 +157,19 @@ def test_posting_a_posted_hold_returns_its_transaction(world, key):
     assert world.contract.renders_used == 1
 
 
+def test_a_post_key_reused_for_another_hold_is_a_conflict(world, key):
+    first = services.hold_create(contract=world.contract, reference=key(), idempotency_key=key())
+    second = services.hold_create(contract=world.contract, reference=key(), idempotency_key=key())
+    post_key = key()
+    services.hold_post(hold=first, duration_s=2, idempotency_key=post_key)
+    with pytest.raises(services.IdempotencyConflict):
+        services.hold_post(hold=second, duration_s=2, idempotency_key=post_key)
+    second.refresh_from_db()
+    world.contract.refresh_from_db()
+    assert second.status == "open" and not Transaction.objects.filter(hold=second).exists()
+    assert (world.contract.renders_held, world.contract.renders_used) == (1, 1)
+
+
 def test_hold_create_replays_and_refuses_reuse(world, key):
     hold_key, ref = key(), key()
     hold = services.hold_create(contract=world.contract, reference=ref, idempotency_key=hold_key,
