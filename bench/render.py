@@ -53,7 +53,8 @@ PEAK_RSS_GOAL_MB = 1536
 
 def _load() -> str:
     try:
-        return "load average %.2f %.2f %.2f" % os.getloadavg()
+        one, five, fifteen = os.getloadavg()
+        return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
     except OSError:
         return "load average n/a"
 
@@ -104,7 +105,9 @@ def bench_animation(*, portrait: bytes, landmarks: dict, repeats: int) -> dict:
     backend = get_backend("procedural")
     device = choose_device()
     started = time.perf_counter()
-    state = backend.prepare(job=AnimationJob(head=head, drive=drive, speech=speech, seed=1), device=device)
+    state = backend.prepare(
+        job=AnimationJob(head=head, drive=drive, speech=speech, seed=1), device=device
+    )
     prepare_s = time.perf_counter() - started
     backend.frames(state=state, start=0, stop=32)  # warm the kernels
     rates = []
@@ -207,15 +210,19 @@ def main() -> int:
     import renderer
 
     print(f"# renderer benchmark — {platform.node()} — {time.strftime('%Y-%m-%d %H:%M:%S')}")
-    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
-          f"DOPPEL_RENDER_THREADS={os.environ['DOPPEL_RENDER_THREADS']}")
+    print(
+        f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"DOPPEL_RENDER_THREADS={os.environ['DOPPEL_RENDER_THREADS']}"
+    )
     print(f"before: {_load()}")
     started = time.perf_counter()
     portrait = _astronaut_jpeg()
     landmarks = renderer.analyze_portrait(portrait).as_json()
     warm = renderer.warm_up()
-    print(f"warm-up (models loaded once per worker): {time.perf_counter() - started:.2f} s "
-          f"{warm['loaded']}")
+    print(
+        f"warm-up (models loaded once per worker): {time.perf_counter() - started:.2f} s "
+        f"{warm['loaded']}"
+    )
 
     from renderer.runtime import choose_device
 
@@ -225,9 +232,11 @@ def main() -> int:
 
     animation = bench_animation(portrait=portrait, landmarks=landmarks, repeats=repeats)
     figures["animation_512"] = animation
-    print(f"\nanimation stage at {animation['size']}: {animation['fps_best']} frames/s best, "
-          f"{animation['fps_median']} median ({animation['frames']} frames; prepare "
-          f"{animation['prepare_s']} s) — goal ≥ {goals['fps_512']}")
+    print(
+        f"\nanimation stage at {animation['size']}: {animation['fps_best']} frames/s best, "
+        f"{animation['fps_median']} median ({animation['frames']} frames; prepare "
+        f"{animation['prepare_s']} s) — goal ≥ {goals['fps_512']}"
+    )
 
     for label, with_filter in (("no frame_filter", False), ("identity frame_filter", True)):
         pipeline = bench_pipeline(
@@ -235,17 +244,23 @@ def main() -> int:
         )
         figures["pipeline_filter" if with_filter else "pipeline"] = pipeline
         print(f"\npipeline, {pipeline['clip_s']} s English clip at 720x1280, {label}:")
-        print(f"  wall {pipeline['wall_s']} s (median {pipeline['wall_median_s']}), "
-              f"CPU {pipeline['cpu_s']} s, real-time factor {pipeline['rtf']} "
-              f"(median {pipeline['rtf_median']}) — goal ≤ {goals['rtf']}")
+        print(
+            f"  wall {pipeline['wall_s']} s (median {pipeline['wall_median_s']}), "
+            f"CPU {pipeline['cpu_s']} s, real-time factor {pipeline['rtf']} "
+            f"(median {pipeline['rtf_median']}) — goal ≤ {goals['rtf']}"
+        )
         print("  stages (s): " + ", ".join(f"{k} {v}" for k, v in pipeline["timings"].items()))
-        print(f"  {pipeline['frames']} frames, MP4 {pipeline['mp4_kb']} KB, device {pipeline['device']}")
+        print(
+            f"  {pipeline['frames']} frames, MP4 {pipeline['mp4_kb']} KB, device {pipeline['device']}"
+        )
 
     concurrent = bench_concurrent(portrait=portrait, landmarks=landmarks, clips=args.clips)
     figures["concurrent"] = concurrent
-    print(f"\n{concurrent['clips']} clips concurrently: {concurrent['wall_s']} s, "
-          f"{concurrent['clips_per_minute']} clips/min, aggregate real-time factor "
-          f"{concurrent['aggregate_rtf']}")
+    print(
+        f"\n{concurrent['clips']} clips concurrently: {concurrent['wall_s']} s, "
+        f"{concurrent['clips_per_minute']} clips/min, aggregate real-time factor "
+        f"{concurrent['aggregate_rtf']}"
+    )
 
     peak = _peak_rss_mb()
     figures["peak_rss_mb"] = round(peak, 1)

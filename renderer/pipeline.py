@@ -21,7 +21,14 @@ from .errors import RenderError
 from .layout import Box, get_profile
 from .overlays import Layer, badge_layer, caption_layers
 from .portrait import WORKING_MAX_SIDE, PortraitAnalysis, decode_portrait
-from .runtime import choose_device, ensure_torch_threads, render_threads
+from .runtime import (
+    FORK_WARNING,
+    choose_device,
+    ensure_torch_threads,
+    forked_after_parallel_torch,
+    note_parallel_torch_use,
+    render_threads,
+)
 from .speech import resolve_voice, synthesize
 from .speech.text import normalize_script
 from .timeline import build_drive, frame_count
@@ -121,7 +128,8 @@ def render(request: RenderRequest) -> RenderResult:
     analysis = _landmarks(request)
     device = choose_device()
     threads = render_threads()
-    ensure_torch_threads()
+    if ensure_torch_threads() == 1 and forked_after_parallel_torch():
+        warnings.append(FORK_WARNING)
     tick = lap("validate", tick)
 
     # ---- speech -------------------------------------------------------------------------------
@@ -217,6 +225,7 @@ def render(request: RenderRequest) -> RenderResult:
                     f"Backend {backend.name!r} returned {len(patches)} frames for {stop - start}.",
                     code="backend_failed",
                 )
+            note_parallel_torch_use()
             tick = lap("animate", tick)
             cues = [int(c) for c in cue_of_frame[start:stop]]
             for patch, cue in zip(patches, cues, strict=True):

@@ -103,6 +103,9 @@ def choose_device() -> DeviceChoice:
     return DeviceChoice(name="cpu", half=False)
 
 
+_INHERITED: list[dict[str, Any]] = []  # objects a forked child must keep but never use
+
+
 class ProcessCache:
     """Lazily built per-process singletons, dropped after a fork, safe across threads."""
 
@@ -113,6 +116,11 @@ class ProcessCache:
         os.register_at_fork(after_in_child=self._reset)
 
     def _reset(self) -> None:
+        inherited = getattr(self, "_items", None)
+        if inherited:
+            # Never destroy the parent's objects in the child: an ONNX Runtime session's
+            # destructor waits for thread-pool threads that fork() did not copy, and hangs.
+            _INHERITED.append(inherited)
         self._lock = threading.RLock()
         self._pid = os.getpid()
         self._items: dict[str, Any] = {}
@@ -135,14 +143,36 @@ class ProcessCache:
 CACHE = ProcessCache()
 
 
+FORK_WARNING = (
+    "This worker was forked from a process that had already run multi-threaded torch work; "
+    "GNU OpenMP cannot run threads in such a child, so it animates on one thread. Render "
+    "only in worker processes (call renderer.warm_up() in the worker, not before forking)."
+)
+
+
+def forked_after_parallel_torch() -> bool:
+    """True in a child whose parent had run multi-threaded torch work before fork()."""
+    return any(inherited.get("torch_parallel_used") for inherited in _INHERITED)
+
+
 def ensure_torch_threads() -> int:
-    """Apply ``DOPPEL_RENDER_THREADS`` to torch once per process; returns the count."""
+    """Apply ``DOPPEL_RENDER_THREADS`` to torch once per process; returns the count.
+
+    In a child forked after its parent used OpenMP threads, the first parallel region
+    would wait forever for the parent's (not copied) threads: such a child gets 1 thread.
+    """
 
     def configure() -> int:
         import torch
 
-        threads = render_threads()
+        threads = 1 if forked_after_parallel_torch() else render_threads()
         torch.set_num_threads(threads)
         return threads
 
     return CACHE.get("torch_threads", configure)
+
+
+def note_parallel_torch_use() -> None:
+    """Record that this process has run multi-threaded torch work (see ensure_torch_threads)."""
+    if ensure_torch_threads() > 1:
+        CACHE.get("torch_parallel_used", lambda: True)

@@ -169,7 +169,10 @@ class _Bases:
         lower_lip = np.maximum(v_bot - v_mid, 1.0)
         press_up = 1 - _smoothstep((v_mid - v) / (1.3 * upper_lip))
         press_lo = 1 - _smoothstep((v - v_mid) / (1.3 * lower_lip))
-        press_v = (gap / 2) * (-(1 - lower) * press_up + lower * press_lo) * profile**0.5
+        # Overshoot a little so no sliver of teeth survives bilinear sampling at the seam.
+        reach = np.where(gap > 0.5, gap / 2 + 0.1 * gap + 1.0, gap / 2)
+        below = (v >= v_mid).astype(np.float64)  # a hard seam: either lip, never the gap
+        press_v = reach * (-(1 - below) * press_up + below * press_lo) * profile**0.5
         self.fields[PRESS] = press_v[..., None] * ey
         # Width: spread or round the lips horizontally around the mouth centre.
         lip_band = np.exp(-0.5 * ((v - v_mid) / (1.6 * (upper_lip + lower_lip) / 2)) ** 2)

@@ -221,7 +221,12 @@ class EspeakEngine:
             end = marks[i + 1][1] if i + 1 < len(marks) else total
             if end > sample:
                 phones.append(Phone(symbol or "_", at(sample), at(end)))
-        word_events = [e for e in events if e[0] == _EVENT_WORD]
+        word_events = []
+        for event in events:
+            # espeak-ng occasionally repeats an earlier word position at a clause boundary
+            # (seen after switching voices); words only ever move forward through the text.
+            if event[0] == _EVENT_WORD and (not word_events or event[2] > word_events[-1][2]):
+                word_events.append(event)
         boundaries = [e[1] for e in events if e[0] in (_EVENT_END, _EVENT_MSG_TERMINATED)]
         for i, (_, sample, position, length, _) in enumerate(word_events):
             following = [b for b in boundaries if b > sample]

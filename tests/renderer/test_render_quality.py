@@ -63,7 +63,9 @@ def test_audio_and_video_durations_match_within_50_ms(english, english_decoded) 
     assert np.abs(decoded.audio).max() > 0.3
 
 
-def test_mouth_track_correlates_with_loudness_of_the_decoded_audio(english, english_decoded) -> None:
+def test_mouth_track_correlates_with_loudness_of_the_decoded_audio(
+    english, english_decoded
+) -> None:
     result, _ = english
     decoded = english_decoded
     envelope = _envelope(decoded.audio, rate=decoded.audio_rate, fps=25, frames=result.frames)
@@ -134,7 +136,9 @@ def _portrait_region_error(
     return float(diff[select].mean())
 
 
-def test_rest_frame_reproduces_the_portrait_outside_the_mouth(english, english_decoded, astronaut) -> None:
+def test_rest_frame_reproduces_the_portrait_outside_the_mouth(
+    english, english_decoded, astronaut
+) -> None:
     result, _ = english
     layout = result.layout
     frame = english_decoded.frames[0]  # lead-in silence: no motion, mouth closed
@@ -148,7 +152,9 @@ def test_rest_frame_reproduces_the_portrait_outside_the_mouth(english, english_d
     assert error < 4.0, f"mean abs error {error:.2f} / 255"
 
 
-def test_speaking_frame_keeps_the_portrait_outside_the_animated_head(english, english_decoded, astronaut) -> None:
+def test_speaking_frame_keeps_the_portrait_outside_the_animated_head(
+    english, english_decoded, astronaut
+) -> None:
     result, _ = english
     layout = result.layout
     index = int(result.bilabial_frames[len(result.bilabial_frames) // 2])
@@ -158,7 +164,12 @@ def test_speaking_frame_keeps_the_portrait_outside_the_animated_head(english, en
         portrait=astronaut,
         layout=layout,
         box=(0, 0, result.width, result.height),
-        exclude=[layout["head_box"], layout["badge_box"], *layout["caption_boxes"], (696, 0, 720, 32)],
+        exclude=[
+            layout["head_box"],
+            layout["badge_box"],
+            *layout["caption_boxes"],
+            (696, 0, 720, 32),
+        ],
     )
     assert error < 4.0, f"mean abs error {error:.2f} / 255"
 
@@ -192,7 +203,9 @@ def test_ai_badge_is_visible_in_every_frame(english, english_decoded) -> None:
         assert white > 0.05 and dark > 0.3, (white, dark)
 
 
-def test_frame_filter_sees_final_frames_in_batches_and_its_output_is_encoded(english, english_decoded) -> None:
+def test_frame_filter_sees_final_frames_in_batches_and_its_output_is_encoded(
+    english, english_decoded
+) -> None:
     result, recorded = english
     shapes = [shape for shape, _ in recorded.filter_batches]
     assert all(dtype == "uint8" for _, dtype in recorded.filter_batches)
@@ -225,7 +238,9 @@ def test_chinese_landscape_render(chinese, chinese_decoded) -> None:
     assert chinese.language == "zh" and chinese.voice.startswith("espeak:")
     assert abs(chinese_decoded.video_duration_s - chinese_decoded.audio_duration_s) < 0.05
     assert abs(len(chinese_decoded.frames) - chinese.duration_s * chinese.fps) <= 1
-    envelope = _envelope(chinese_decoded.audio, rate=chinese_decoded.audio_rate, fps=25, frames=chinese.frames)
+    envelope = _envelope(
+        chinese_decoded.audio, rate=chinese_decoded.audio_rate, fps=25, frames=chinese.frames
+    )
     assert _best_lagged_r(chinese.mouth_open, envelope) >= 0.4
 
 
@@ -235,7 +250,10 @@ def test_chinese_captions_use_a_cjk_font_or_are_left_out_with_a_warning(chinese)
     font = find_font("你好欢迎")
     if font is not None:
         assert chinese.captions, "a CJK font is installed, so captions must be drawn"
-        assert "".join(t.replace("\n", "") for t, _, _ in chinese.captions) == "你好，我是安娜。欢迎来到我们的商店，今天买一送一！"
+        assert (
+            "".join(t.replace("\n", "") for t, _, _ in chinese.captions)
+            == "你好，我是安娜。欢迎来到我们的商店，今天买一送一！"
+        )
         assert not chinese.warnings
     else:
         assert not chinese.captions
