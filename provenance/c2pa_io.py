@@ -122,6 +122,7 @@ class C2paReport:
     manifests: int = 0  # manifests in the store (>1: ingredients carry their own)
     claim_generator: str | None = None
     actions: list[dict] = field(default_factory=list)
+    training_mining: dict | None = None
     error: str | None = None  # the reader could not parse the asset or the store
 
     def as_dict(self) -> dict[str, Any]:
@@ -246,7 +247,7 @@ def _signer_fingerprint() -> tuple:
     callback_path = conf.signer_callback_path()
     directory = keys.ensure_keys()
     current = (directory / keys.CURRENT).read_text().strip()
-    return (callback_path, str(conf.signer_certs_file()), current, conf.tsa_url())
+    return (str(directory), callback_path, str(conf.signer_certs_file()), current, conf.tsa_url())
 
 
 def _sign_context() -> c2pa.Context:
@@ -282,12 +283,25 @@ def signer_preflight() -> dict:
 # --- signing -----------------------------------------------------------------------------
 
 
+def _soft_binding(watermark: dict) -> dict:
+    """Accept ``{"payload": int}`` or a ready ``watermark.soft_binding(payload)`` dict."""
+    from provenance import watermark as wm
+
+    if "payload" in watermark:
+        payload = watermark["payload"]
+        if not isinstance(payload, int) or isinstance(payload, bool):
+            raise ValueError("watermark['payload'] must be the int embedded in the frames")
+        return wm.soft_binding(payload)
+    if wm.payload_from_soft_binding(watermark) is None:
+        raise ValueError(
+            "watermark must be {'payload': int} or provenance.watermark.soft_binding(payload)"
+        )
+    return watermark
+
+
 def _manifest(*, license: LicenseAssertion, watermark: dict, title: str) -> dict:
     from provenance import watermark as wm
 
-    payload = watermark.get("payload")
-    if not isinstance(payload, int) or isinstance(payload, bool):
-        raise ValueError("watermark['payload'] must be the int embedded in the frames")
     return {
         "claim_generator_info": [{"name": CLAIM_GENERATOR, "version": CLAIM_GENERATOR_VERSION}],
         "title": title,
@@ -324,7 +338,7 @@ def _manifest(*, license: LicenseAssertion, watermark: dict, title: str) -> dict
                     }
                 },
             },
-            {"label": SOFT_BINDING_LABEL, "data": wm.soft_binding(payload)},
+            {"label": SOFT_BINDING_LABEL, "data": _soft_binding(watermark)},
         ],
     }
 
@@ -340,8 +354,9 @@ def sign_video(
     """Embed a signed Doppel manifest into ``data`` and return the signed bytes.
 
     ``mime``: video/mp4, video/quicktime, image/jpeg or image/png.
-    ``watermark``: ``{"payload": int}`` — the payload :func:`provenance.watermark.embed_frames`
-    put in the frames; it goes into the soft-binding assertion.
+    ``watermark``: ``{"payload": int}`` (the payload :func:`provenance.watermark.embed_frames`
+    put in the frames) or the dict ``provenance.watermark.soft_binding(payload)`` returns;
+    it becomes the ``c2pa.soft-binding`` assertion.
     Works on in-memory streams only (no temp files).
     """
     if mime not in SIGNABLE_MIMES:
@@ -468,6 +483,8 @@ def read_manifest(*, data: bytes, mime: str) -> C2paReport:
             report.license = data_
         elif label == SOFT_BINDING_LABEL or label.startswith(SOFT_BINDING_LABEL + ".v"):
             report.soft_binding = data_
+        elif label == TRAINING_MINING_LABEL or label.startswith(TRAINING_MINING_LABEL + ".v"):
+            report.training_mining = data_
         elif label.startswith("c2pa.actions"):
             report.actions = list((data_ or {}).get("actions") or [])
     return report

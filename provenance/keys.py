@@ -4,7 +4,7 @@ Layout under :func:`provenance.conf.keys_dir` (default ``DATA_DIR/keys``)::
 
     root-ca.crt.pem            the trust anchor every Doppel signature chains to
     root-ca.key.pem            its private key, PKCS#8, encrypted at rest
-    signing/<name>.crt.pem     one ES256 signing certificate per rotation
+    signing/<name>.crt.pem     one ES256 signing certificate per rotation (name sorts in issue order)
     signing/<name>.key.pem     its private key, encrypted (absent for KMS/HSM keys)
     current                    the <name> new files are signed with
 
@@ -230,8 +230,10 @@ def _load_key(path: Path) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def _new_identity_name() -> str:
-    return f"signing-{_now():%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+def _new_identity_name(signing_dir: Path) -> str:
+    """``signing-<sequence>-<UTC time>-<random>``: sorts in issue order (made under the lock)."""
+    sequence = len(list(signing_dir.glob("*.crt.pem"))) + 1
+    return f"signing-{sequence:04d}-{_now():%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 def _store_signing(
@@ -242,9 +244,9 @@ def _store_signing(
     public_key: ec.EllipticCurvePublicKey | None = None,
 ) -> str:
     """Issue a signing certificate (new local key unless ``public_key`` is given) and make it current."""
-    name = _new_identity_name()
     signing = directory / SIGNING_DIR
     signing.mkdir(parents=True, exist_ok=True, mode=0o700)
+    name = _new_identity_name(signing)
     key = None
     if public_key is None:
         key = ec.generate_private_key(ec.SECP256R1())

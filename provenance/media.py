@@ -184,6 +184,11 @@ def _seek_sample(container, stream, duration: float, max_frames: int) -> Iterato
 
 def image_luma(data: bytes) -> np.ndarray:
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
+    if image is None and data[:3] == b"\xff\xd8\xff" and not data.endswith(b"\xff\xd9"):
+        # A truncated JPEG: close it so libjpeg decodes what is there (the rest turns grey).
+        image = cv2.imdecode(
+            np.frombuffer(data + b"\xff\xd9", dtype=np.uint8), cv2.IMREAD_GRAYSCALE
+        )
     if image is None or image.size == 0:
         raise UnreadableMedia("the image cannot be decoded")
     return image

@@ -46,6 +46,7 @@ __all__ = [
     "UnreadableMedia",
     "UnsupportedMedia",
     "register_payload_resolver",
+    "registered_payload_resolver",
     "verify_file",
 ]
 
@@ -61,6 +62,10 @@ def register_payload_resolver(resolver: PayloadResolver | None) -> None:
     """Set the default payload → generation lookup (the gateway does this in its AppConfig.ready)."""
     global _registered_resolver
     _registered_resolver = resolver
+
+
+def registered_payload_resolver() -> PayloadResolver | None:
+    return _registered_resolver
 
 
 def _generation(resolver: PayloadResolver | None, payload: int | None, source: str) -> dict | None:

@@ -80,7 +80,8 @@ def residual(luma: np.ndarray) -> np.ndarray:
     """High-pass, contrast-normalised luma: the pattern plus whitened host noise."""
     y = luma.astype(np.float32)
     high = y - cv2.GaussianBlur(y, (9, 9), 1.5)
-    local = cv2.sqrt(cv2.boxFilter(high * high, -1, (9, 9)))
+    # Clamp: the box filter's running sums can dip a hair below zero on flat areas.
+    local = cv2.sqrt(np.maximum(cv2.boxFilter(high * high, -1, (9, 9)), 0.0))
     return high / (local + 1.0)
 
 
