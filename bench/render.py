@@ -80,6 +80,10 @@ def bench_animation(*, portrait: bytes, landmarks: dict, repeats: int) -> dict:
 
     from renderer.backends import AnimationJob, HeadRegion, get_backend
     from renderer.portrait import PortraitAnalysis, decode_portrait
+    if args.strip:
+        make_strip(portrait=portrait, landmarks=landmarks, path=args.strip)
+        return 0
+
     from renderer.runtime import choose_device
     from renderer.speech import resolve_voice, synthesize
     from renderer.timeline import build_drive, frame_count
@@ -195,12 +199,81 @@ def bench_concurrent(*, portrait: bytes, landmarks: dict, clips: int) -> dict:
     }
 
 
+def make_strip(*, portrait: bytes, landmarks: dict, path: Path) -> None:
+    """A strip of sample frames from a real render (README / docs/renderer.md figure)."""
+    import av
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from renderer import RenderRequest, render
+    from renderer.overlays import find_font
+
+    result = render(
+        RenderRequest(
+            portrait=portrait,
+            landmarks=landmarks,
+            script="Hello! My mom made a big apple pie. Maybe Bob will bring a bubbly drink.",
+            language="en",
+            seed=7,
+        )
+    )
+    with av.open(io.BytesIO(result.mp4)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    speaking = np.nonzero(result.mouth_open > 0)[0]
+    widest = int(np.argmax(result.mouth_open))
+    half = int(speaking[np.argmin(np.abs(result.mouth_open[speaking] - 0.45))])
+    bilabial = int(result.bilabial_frames[len(result.bilabial_frames) // 2])
+    blinks = np.nonzero(result.blink >= 0.99)[0]
+    blink = int(blinks[0]) if blinks.size else int(speaking[-1])
+    calm = [
+        int(i)
+        for i in speaking
+        if i > 2 * len(frames) // 3 and result.blink[max(0, i - 3) : i + 4].max() == 0
+    ]
+    caption = calm[len(calm) // 2] if calm else int(speaking[-1])
+    picks = [
+        (0, "rest"),
+        (widest, "open vowel"),
+        (half, "half open"),
+        (bilabial, "bilabial: lips shut"),
+        (blink, "blink"),
+        (caption, "caption + badge"),
+    ]
+    x0, y0, x1, y1 = result.layout["head_box"]
+    tile_w = 240
+    full_h = round(result.height * tile_w / result.width)
+    face_h = round((y1 - y0 - 100) * tile_w / (x1 - x0 - 80))
+    label_h = 28
+    strip = Image.new("RGB", (tile_w * len(picks), full_h + face_h + label_h), (18, 18, 18))
+    font_path = find_font("Aa")
+    from PIL import ImageFont
+
+    font = ImageFont.truetype(str(font_path), 16) if font_path else ImageFont.load_default()
+    draw = ImageDraw.Draw(strip)
+    for i, (index, label) in enumerate(picks):
+        frame = Image.fromarray(frames[index])
+        strip.paste(frame.resize((tile_w, full_h), Image.Resampling.LANCZOS), (i * tile_w, 0))
+        face = frame.crop((x0 + 40, y0 + 60, x1 - 40, y1 - 40))
+        strip.paste(face.resize((tile_w, face_h), Image.Resampling.LANCZOS), (i * tile_w, full_h))
+        draw.text(
+            (i * tile_w + tile_w / 2, full_h + face_h + label_h / 2),
+            f"{label} · {index}",
+            font=font,
+            fill=(235, 235, 235),
+            anchor="mm",
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    strip.save(path, optimize=True)
+    print(f"strip of {len(picks)} frames written to {path}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=None, help="render threads (default 2)")
     parser.add_argument("--quick", action="store_true", help="one repeat of each figure")
     parser.add_argument("--json", type=Path, default=None, help="also write figures here")
     parser.add_argument("--clips", type=int, default=4, help="concurrent clips (default 4)")
+    parser.add_argument("--strip", type=Path, default=None, help="only write the sample strip")
     args = parser.parse_args()
     if args.threads is not None:
         os.environ["DOPPEL_RENDER_THREADS"] = str(args.threads)
@@ -223,6 +296,10 @@ def main() -> int:
         f"warm-up (models loaded once per worker): {time.perf_counter() - started:.2f} s "
         f"{warm['loaded']}"
     )
+
+    if args.strip:
+        make_strip(portrait=portrait, landmarks=landmarks, path=args.strip)
+        return 0
 
     from renderer.runtime import choose_device
 
