@@ -77,7 +77,7 @@ def test_a_generation_is_rendered_signed_watermarked_and_paid(cast, star, star_c
     royalty = body["royalty"]
     seconds = math.ceil(gen.duration_s - 1e-9)
     assert royalty["performer_amount"] == 500 + 10 * seconds
-    assert royalty["union_amount"] == round(royalty["performer_amount"] * 0.10)
+    assert royalty["union_amount"] == (royalty["performer_amount"] * 1000 + 5000) // 10000  # half-up
     assert royalty["total"] == royalty["performer_amount"] + royalty["union_amount"] + royalty["fee_amount"]
     star_contract.refresh_from_db()
     assert (star_contract.renders_used, star_contract.renders_held) == (1, 0)
