@@ -266,6 +266,7 @@ def render(request: RenderRequest) -> RenderResult:
         writer.abort()
         raise
     tick = lap("mux", tick)
+    _release_memory()
     timings["encode"] = writer.busy_s
     timings["total"] = time.perf_counter() - started
     progress(1.0, "done")
@@ -308,6 +309,16 @@ def render(request: RenderRequest) -> RenderResult:
             "landmarks": composition.landmarks,
         },
     )
+
+
+def _release_memory() -> None:
+    """Give the frame buffers back to the OS so an idle worker does not keep its peak."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _to_i420(rgb: np.ndarray) -> np.ndarray:

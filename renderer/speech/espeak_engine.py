@@ -35,6 +35,7 @@ _WORDS_PER_MINUTE = 165
 # Han characters as English ("ni three hao three") in Debian's espeak-ng 1.51 data; the
 # "latin as pinyin" voice reads Chinese correctly. MBROLA voices need data we do not ship.
 _BROKEN_VOICES = {"sit/cmn"}
+_NOT_ISO_639_1 = {"py"}  # espeak-ng's "py" is Pyash, a constructed language
 _PREFERRED = {"zh": "sit/cmn-Latn-pinyin", "en": "gmw/en-US", "fr": "roa/fr", "pt": "roa/pt"}
 
 
@@ -154,7 +155,7 @@ class EspeakEngine:
                 primary = tag.split("-")[0]
                 if primary in ("cmn", "yue"):
                     primary = "zh"
-                if len(primary) == 2 and primary.isalpha():
+                if len(primary) == 2 and primary.isalpha() and primary not in _NOT_ISO_639_1:
                     best[primary] = min(priority, best.get(primary, 99))
             for code, priority in best.items():
                 preferred = 0 if _PREFERRED.get(code) == identifier else 1

@@ -98,15 +98,20 @@ def test_procedural_backend_reproduces_the_still_at_rest(head_job) -> None:  # n
         head=np.zeros_like(drive.head),
     )
     backend = get_backend("procedural")
-    g = dataclasses.replace(head_job, drive=rest)
-    state = backend.prepare(job=g, device=choose_device())
+    device = choose_device()
+    state = backend.prepare(job=dataclasses.replace(head_job, drive=rest), device=device)
     frames = backend.frames(state=state, start=0, stop=4)
     # At rest the mouth is closed over the portrait's smile (lip press); elsewhere identical.
     x0, y0, x1, y1 = state.mouth_box
     for frame in frames:
         outside = np.ones(frame.shape[:2], bool)
         outside[y0:y1, x0:x1] = False
-        assert np.array_equal(frame[outside], head_job.head.image[outside])
+        if device.half:
+            # float16 sampling coordinates are good to ~1/8 pixel: near-identical only.
+            diff = np.abs(frame[outside].astype(int) - head_job.head.image[outside].astype(int))
+            assert diff.mean() < 1.0 and np.percentile(diff, 99) < 10
+        else:
+            assert np.array_equal(frame[outside], head_job.head.image[outside])
 
 
 def test_mouth_pixels_follow_the_mouth_track(head_job) -> None:  # noqa: ANN001
