@@ -259,8 +259,7 @@ def build_cues(
     if lines:
         groups.append([k for line in lines for k in line])
 
-    cues: list[Cue] = []
-    for group in groups:
+    def wrap(group: list[int]) -> list[list[int]]:
         rows: list[list[int]] = [[]]
         for k in group:
             candidate = rows[-1] + [k]
@@ -268,6 +267,19 @@ def build_cues(
                 rows.append([k])
             else:
                 rows[-1] = candidate
+        return rows
+
+    groups = _balance(
+        groups,
+        sentence_of=sentence_of,
+        tokens=tokens,
+        text=text,
+        font=font,
+        fits=lambda group: len(wrap(group)) <= max_lines,
+    )
+    cues: list[Cue] = []
+    for group in groups:
+        rows = wrap(group)
         caption = "\n".join(_join([tokens[j] for j in row], text) for row in rows)
         start = times[group[0]][0]
         end = max(times[k][1] for k in group)
@@ -279,6 +291,33 @@ def build_cues(
         end = following if following - cue.end_s < 0.8 else cue.end_s + 0.35
         held.append(Cue(cue.text, cue.start_s, max(cue.start_s + 0.1, min(end, speech.duration_s))))
     return held
+
+
+def _balance(groups, *, sentence_of, tokens, text, font, fits):  # noqa: ANN001, ANN202
+    """Re-cut each sentence's greedy cues into cues of similar width, so a sentence does
+    not end on a one-word cue; keeps the greedy cut when a balanced cue would not fit."""
+    balanced: list[list[int]] = []
+    i = 0
+    while i < len(groups):
+        j = i
+        while j + 1 < len(groups) and sentence_of[groups[j + 1][0]] == sentence_of[groups[i][0]]:
+            j += 1
+        sentence = groups[i : j + 1]
+        count = len(sentence)
+        if count > 1:
+            indices = [k for group in sentence for k in group]
+            widths = np.cumsum([font.getlength(tokens[k].text + " ") for k in indices])
+            total = widths[-1]
+            cuts = sorted(
+                {int(np.argmin(np.abs(widths - total * c / count))) + 1 for c in range(1, count)}
+            )
+            bounds = [0, *cuts, len(indices)]
+            candidate = [indices[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+            if len(candidate) == count and all(fits(group) for group in candidate):
+                sentence = candidate
+        balanced.extend(sentence)
+        i = j + 1
+    return balanced
 
 
 def cue_layer(*, cue: Cue, profile: OutputProfile, font_path: Path) -> Layer | None:
