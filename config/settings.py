@@ -102,7 +102,10 @@ TEMPLATES = [
 def _database() -> dict:
     url = env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'doppel.sqlite3'}"
     try:
-        config = dj_database_url.parse(url, conn_max_age=env_int("DOPPEL_DB_CONN_MAX_AGE", 0, minimum=0))
+        # Persistent connections: opening one per request (and django-q2's broker
+        # closes "old" ones on every enqueue) costs more than the request itself.
+        config = dj_database_url.parse(url, conn_max_age=env_int("DOPPEL_DB_CONN_MAX_AGE", 60, minimum=0),
+                                       conn_health_checks=True)
     except Exception as exc:  # dj-database-url raises several types for bad URLs
         raise ImproperlyConfigured(f"DATABASE_URL={url!r} is not a valid database URL: {exc}") from exc
     engine = config.get("ENGINE", "")
@@ -220,6 +223,7 @@ Q_CLUSTER: dict = {
 Q_CLUSTER["retry"] = env_int("DOPPEL_Q_RETRY", Q_CLUSTER["timeout"] + 60, minimum=11)
 if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:
     raise ImproperlyConfigured("DOPPEL_Q_RETRY must exceed DOPPEL_Q_TIMEOUT (else tasks run twice at once)")
+DOPPEL_Q_BROKER = "orm" if _broker == "orm" else "redis"
 if _broker == "orm":
     Q_CLUSTER["orm"] = "default"
 elif _broker.startswith(("redis://", "rediss://")):

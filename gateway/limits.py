@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from gateway.models import IN_FLIGHT, Generation, RateWindow
@@ -30,14 +29,14 @@ def rate_limit_hit(*, brand: Party, now: datetime | None = None, limit: int | No
     now = now or timezone.now()
     limit = limit or settings.DOPPEL_RATE_LIMIT_PER_MINUTE
     start = _window_start(now)
-    updated = RateWindow.objects.filter(brand=brand, window_start=start).update(count=F("count") + 1)
-    if not updated:
+    count = _increment(brand.id, start)
+    if count is None:
         try:
             with transaction.atomic():
                 RateWindow.objects.create(brand=brand, window_start=start, count=1)
+                count = 1
         except IntegrityError:  # another process created the window first
-            RateWindow.objects.filter(brand=brand, window_start=start).update(count=F("count") + 1)
-    count = RateWindow.objects.filter(brand=brand, window_start=start).values_list("count", flat=True).first()
+            count = _increment(brand.id, start)
     if count and count > limit:
         retry_after = max(1, int((start + WINDOW - now).total_seconds()) + 1)
         raise RateLimited(
@@ -45,6 +44,16 @@ def rate_limit_hit(*, brand: Party, now: datetime | None = None, limit: int | No
             retry_after=retry_after, limit=limit,
         )
     return count or 0
+
+
+def _increment(brand_id: str, start: datetime) -> int | None:
+    """One round trip: bump the window and read the new count (PostgreSQL, SQLite ≥ 3.35)."""
+    table = RateWindow._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET count = count + 1 WHERE brand_id = %s AND window_start = %s "
+                       f"RETURNING count", [brand_id, connection.ops.adapt_datetimefield_value(start)])
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def inflight_check(*, brand: Party, limit: int | None = None) -> None:

@@ -8,9 +8,10 @@ died), so every step is idempotent and fenced:
    fencing token: a later step commits only if the token is still ours.
 2. *render* — outside any transaction; the watermark is embedded in the
    frames before encoding; progress is written as it goes.
-3. *sign* — re-check the policy again, then sign the MP4 with C2PA.
-4. *deliver* — one transaction: post the ledger hold (idempotent by key),
-   store the asset, mark delivered. Either all of it commits or none.
+3. *sign* — sign the MP4 with C2PA (licence, soft binding) and store it.
+4. *deliver* — one transaction: re-check the policy again (a revocation during
+   the render cancels here, atomically with the charge), post the ledger hold
+   (idempotent by key), mark delivered. Either all of it commits or none.
 
 Any failure voids the hold and marks the generation failed: nothing is charged.
 """
@@ -32,6 +33,7 @@ from django.utils import timezone
 from gateway.models import TERMINAL, Generation, GenerationStatus
 from gateway.services import _on_commit_webhook, _policy_request, _release
 from rights import policy
+from rights.models import Party
 from rights.selectors import contract_policy_terms
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ def _recheck(gen: Generation, now) -> policy.Decision:
 def _claim(generation_id: str) -> tuple[Generation, int] | None:
     now = timezone.now()
     with transaction.atomic():
-        gen = (Generation.objects.select_for_update().select_related("contract", "performer", "hold")
+        gen = (Generation.objects.select_for_update(of=("self",)).select_related("contract")
                .filter(id=generation_id).first())
         if gen is None or gen.status in TERMINAL or gen.status == GenerationStatus.AWAITING_APPROVAL:
             return None
@@ -96,8 +98,7 @@ def _fenced_update(gen_id: str, token: int, **fields) -> None:
 
 
 def _lock_fenced(gen_id: str, token: int) -> Generation:
-    gen = (Generation.objects.select_for_update().select_related("contract", "hold", "performer")
-           .get(id=gen_id))
+    gen = Generation.objects.select_for_update(of=("self",)).select_related("contract").get(id=gen_id)
     if gen.attempts != token or gen.status not in (GenerationStatus.RENDERING, GenerationStatus.SIGNING):
         raise Fenced(gen_id)
     return gen
@@ -144,11 +145,14 @@ def generation_process(*, generation_id: str) -> str:
 
 
 def _run(gen: Generation, token: int) -> str:
-    import renderer
-    from ledger import services as ledger
-    from provenance import c2pa_io, watermark
+    return _finish(gen, token, _render(gen, token))
 
-    performer = gen.performer
+
+def _render(gen: Generation, token: int):
+    import renderer
+    from provenance import watermark
+
+    performer = Party.objects.get(id=gen.performer_id)
     portrait = performer.portrait.read() if performer.portrait else b""
     if performer.portrait:
         performer.portrait.close()
@@ -159,54 +163,76 @@ def _run(gen: Generation, token: int) -> str:
         frame_filter=lambda frames: watermark.embed_frames(frames, payload),
         progress=_Progress(gen.id, token),
     )
-    result = renderer.render(request)
+    return renderer.render(request)
 
-    # Re-check before delivery: a suspension during the render cancels the job.
-    now = timezone.now()
-    with transaction.atomic():
-        locked = _lock_fenced(gen.id, token)
-        decision = _recheck(locked, now)
-        if not decision.allowed:
-            locked.decision = decision.as_dict()
-            locked.save(update_fields=["decision"])
-            _release(generation=locked, status=GenerationStatus.CANCELLED, code="policy_changed",
-                     message="; ".join(c.message for c in decision.reasons), now=now)
-            return GenerationStatus.CANCELLED
-        locked.status, locked.progress, locked.updated_at = GenerationStatus.SIGNING, 0.92, now
-        locked.save(update_fields=["status", "progress", "updated_at"])
 
+def _finish(gen: Generation, token: int, result) -> str:
+    """Everything after the render: sign, store, then — in one transaction —
+    re-check the policy, post the royalty and deliver."""
+    from ledger import services as ledger
+    from provenance import c2pa_io, watermark
+
+    _fenced_update(gen.id, token, status=GenerationStatus.SIGNING, progress=0.92, updated_at=timezone.now())
     license_assertion = {
         "performer": gen.performer_id, "brand": gen.brand_id, "contract": gen.contract_id,
         "generation": gen.id, "platform": gen.platform, "category": gen.category,
         "language": gen.language, "territory": gen.territory,
-        "ledger_hold": gen.hold_id, "ledger_transaction": ledger.hold_transaction_id(hold=gen.hold),
+        "ledger_hold": gen.hold_id, "ledger_transaction": ledger.hold_transaction_id(hold=gen.hold_id),
     }
     signed = c2pa_io.sign_video(
         data=result.mp4, mime="video/mp4", license=license_assertion,
-        watermark=watermark.soft_binding(payload),
+        watermark=watermark.soft_binding(gen.watermark_payload),
     )
     digest = hashlib.sha256(signed).hexdigest()
-    path = assets_dir() / f"{gen.id}.mp4"
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    # One file per attempt: a stale worker (fenced out below) can never
+    # overwrite the file another attempt delivered.
+    path = assets_dir() / f"{gen.id}-a{token}.mp4"
+    tmp = path.with_suffix(".tmp")
     tmp.write_bytes(signed)
-    os.replace(tmp, path)  # atomic: a re-run overwrites with an equivalent file
+    os.replace(tmp, path)
+
 
     now = timezone.now()
+    try:
+        decision = _deliver(gen, token, result, path, digest, len(signed), now)
+    except Fenced:
+        path.unlink(missing_ok=True)
+        raise
+    if not decision.allowed:
+        path.unlink(missing_ok=True)  # never delivered: the signed file goes
+        return GenerationStatus.CANCELLED
+    return GenerationStatus.DELIVERED
+
+
+def _deliver(gen: Generation, token: int, result, path: Path, digest: str, size: int, now) -> policy.Decision:
+    from ledger import services as ledger
+
     with transaction.atomic():
         locked = _lock_fenced(gen.id, token)
-        txn = ledger.hold_post(hold=locked.hold, duration_s=result.duration_s,
-                               idempotency_key=f"post:{gen.id}")
-        locked.ledger_transaction = txn
-        locked.status = GenerationStatus.DELIVERED
-        locked.progress = 1.0
-        locked.asset_path = path.name
-        locked.asset_sha256 = digest
-        locked.asset_bytes = len(signed)
-        locked.duration_s = round(result.duration_s, 3)
-        locked.frames = result.frames
-        locked.render_timings = {k: round(v, 4) for k, v in result.timings.items()}
-        locked.lease_until = None
-        locked.delivered_at = locked.updated_at = now
-        locked.save()
-        _on_commit_webhook(locked, "generation.delivered")
-    return GenerationStatus.DELIVERED
+        # Re-check before delivery, atomically with the charge: a suspension or
+        # termination during the render cancels the job and voids the hold.
+        decision = _recheck(locked, now)
+        if decision.allowed:
+            txn = ledger.hold_post(hold=locked.hold_id, duration_s=result.duration_s,
+                                   idempotency_key=f"post:{gen.id}")
+            locked.ledger_transaction = txn
+            locked.status = GenerationStatus.DELIVERED
+            locked.progress = 1.0
+            locked.asset_path = path.name
+            locked.asset_sha256 = digest
+            locked.asset_bytes = size
+            locked.duration_s = round(result.duration_s, 3)
+            locked.frames = result.frames
+            locked.render_timings = {k: round(v, 4) for k, v in result.timings.items()}
+            locked.lease_until = None
+            locked.delivered_at = locked.updated_at = now
+            locked.save(update_fields=[
+                "ledger_transaction", "status", "progress", "asset_path", "asset_sha256", "asset_bytes",
+                "duration_s", "frames", "render_timings", "lease_until", "delivered_at", "updated_at"])
+            _on_commit_webhook(locked, "generation.delivered")
+        else:
+            locked.decision = decision.as_dict()
+            locked.save(update_fields=["decision"])
+            _release(generation=locked, status=GenerationStatus.CANCELLED, code="policy_changed",
+                     message="; ".join(c.message for c in decision.reasons), now=now)
+    return decision

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from gateway.models import TERMINAL, Generation, GenerationStatus, IdempotencyRecord
+from gateway.queue import enqueue
 from rights import policy
 from rights.api_common import ApiError, Forbidden, InvalidState, NotFound, error_body
 from rights.models import ApiKey, Contract, Party, PartyKind
@@ -69,8 +70,6 @@ def _replay(*, brand: Party, key: str, fingerprint: str) -> Outcome | None:
             "This Idempotency-Key was already used with a different request body.",
             original_generation=record.generation_id,
         )
-    if record.response_status == 0:  # still being processed by a concurrent request
-        raise IdempotencyConflict("A request with this Idempotency-Key is still in progress; retry shortly.")
     return Outcome(record.response_status, record.response_body, record.generation_id, replayed=True)
 
 
@@ -84,11 +83,14 @@ def generation_request(
     now: datetime | None = None,
 ) -> Outcome:
     """Accept (202), deny (403, recorded) or replay a generation request."""
+    from gateway.limits import inflight_check
+
     if brand.kind != PartyKind.BRAND:
         raise Forbidden("Only brands request generations.")
     replay = _replay(brand=brand, key=idempotency_key, fingerprint=fingerprint)
     if replay is not None:
         return replay
+    inflight_check(brand=brand)  # replays above are answered even at the cap
     try:
         with transaction.atomic():
             return _generation_request_atomic(brand=brand, idempotency_key=idempotency_key,
@@ -105,9 +107,6 @@ def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprin
                                data: GenerationInput, now: datetime) -> Outcome:
     from ledger import services as ledger
 
-    # Claim the key first: a concurrent twin blocks here (PostgreSQL) and then replays.
-    record = IdempotencyRecord.objects.create(
-        brand=brand, key=idempotency_key, request_hash=fingerprint, response_status=0, response_body={})
     contract = (Contract.objects.select_related("performer", "performer__union")
                 .filter(id=data.contract_id, brand=brand).first())
     if contract is None:
@@ -128,15 +127,15 @@ def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprin
         if contract.requires_approval:
             hold_ttl += timedelta(seconds=settings.DOPPEL_APPROVAL_TTL_S)
         try:
-            with transaction.atomic():
-                generation.hold = ledger.hold_create(
-                    contract=contract, reference=generation.id, idempotency_key=f"hold:{generation.id}",
-                    expected_seconds=max(1.0, len(data.script) / CHARS_PER_SECOND),
-                    meta={"generation": generation.id, "platform": data.platform, "category": data.category,
-                          "language": data.language, "territory": data.territory,
-                          "script_chars": len(data.script)},
-                    expires_at=now + hold_ttl,
-                )
+            # No savepoint needed: a refused hold writes nothing (a conditional UPDATE of 0 rows).
+            generation.hold = ledger.hold_create(
+                contract=contract, reference=generation.id, idempotency_key=f"hold:{generation.id}",
+                expected_seconds=max(1.0, len(data.script) / CHARS_PER_SECOND),
+                meta={"generation": generation.id, "platform": data.platform, "category": data.category,
+                      "language": data.language, "territory": data.territory,
+                      "script_chars": len(data.script)},
+                expires_at=now + hold_ttl,
+            )
         except ledger.QuotaExceeded:
             # Lost the race for the last unit of quota: re-decide on fresh counters.
             contract.refresh_from_db()
@@ -174,8 +173,10 @@ def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprin
         }
         if generation.status == GenerationStatus.QUEUED:
             enqueue_render(generation.id)
-    record.response_status, record.response_body, record.generation = status, body, generation
-    record.save(update_fields=["response_status", "response_body", "generation"])
+    # Last, so that a concurrent twin with the same key fails here (unique
+    # constraint), rolls back everything it did, and replays this answer.
+    IdempotencyRecord.objects.create(brand=brand, key=idempotency_key, request_hash=fingerprint,
+                                     response_status=status, response_body=body, generation=generation)
     return Outcome(status, body, generation.id)
 
 
@@ -193,15 +194,9 @@ def _save_with_unique_payload(generation: Generation, new_payload) -> None:
 
 
 def enqueue_render(generation_id: str) -> None:
-    """Enqueue the pipeline task once the current transaction commits."""
-
-    def send() -> None:
-        from django_q.tasks import async_task
-
-        async_task("gateway.tasks.generation_process_task", generation_id,
-                   task_name=f"render {generation_id}", group="render")
-
-    transaction.on_commit(send)
+    """Enqueue the pipeline task for a generation written in the current transaction."""
+    enqueue("gateway.tasks.generation_process_task", generation_id, task_name=f"render {generation_id}",
+            group="render")
 
 
 def _on_commit_webhook(generation: Generation, event: str) -> None:
@@ -216,7 +211,7 @@ def _on_commit_webhook(generation: Generation, event: str) -> None:
 def _locked_generation(*, generation_id: str, viewer: Party) -> Generation:
     from gateway.selectors import generation_scope_q
 
-    gen = (Generation.objects.select_for_update().select_related("contract", "hold")
+    gen = (Generation.objects.select_for_update(of=("self",)).select_related("contract")
            .filter(generation_scope_q(viewer), id=generation_id).first())
     if gen is None:
         raise NotFound()
@@ -228,7 +223,8 @@ def _release(*, generation: Generation, status: str, code: str, message: str, no
     from ledger import services as ledger
 
     if generation.hold_id:
-        ledger.hold_void(hold=generation.hold, reason=f"{status}: {code}", idempotency_key=f"void:{generation.id}")
+        ledger.hold_void(hold=generation.hold_id, reason=f"{status}: {code}",
+                         idempotency_key=f"void:{generation.id}")
     generation.status = status
     generation.failure_code = code
     generation.failure_message = message[:2000]
@@ -310,7 +306,7 @@ def approvals_expire(*, now: datetime | None = None) -> int:
     for gen_id in Generation.objects.filter(status=GenerationStatus.AWAITING_APPROVAL,
                                             approval_expires_at__lte=now).values_list("id", flat=True)[:500]:
         with transaction.atomic():
-            gen = Generation.objects.select_for_update().select_related("hold").get(id=gen_id)
+            gen = Generation.objects.select_for_update().get(id=gen_id)
             if gen.status != GenerationStatus.AWAITING_APPROVAL:
                 continue
             _release(generation=gen, status=GenerationStatus.CANCELLED, code="approval_expired",

@@ -63,22 +63,16 @@ class GenerationListCreateApi(APIView):
         if not _IDEMPOTENCY_KEY.match(key):
             raise InvalidRequest("An Idempotency-Key header (1-255 visible ASCII characters) is required.",
                                  fields={"Idempotency-Key": ["Required: 1-255 visible ASCII characters."]})
-        fingerprint = services.request_fingerprint(request.data)
-        replay = services._replay(brand=request.user, key=key, fingerprint=fingerprint)
-        if replay is None:
-            ser = GenerationCreateInSerializer(data=request.data)
-            ser.is_valid(raise_exception=True)
-            limits.inflight_check(brand=request.user)
-            d = ser.validated_data
-            outcome = services.generation_request(
-                brand=request.user, api_key=request.auth, idempotency_key=key, fingerprint=fingerprint,
-                data=services.GenerationInput(
-                    contract_id=d["contract"], script=d["script"], platform=d["platform"],
-                    category=d["category"], language=d["language"], territory=d["territory"],
-                    profile=d["profile"], captions=d["captions"]),
-            )
-        else:
-            outcome = replay
+        ser = GenerationCreateInSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        d = ser.validated_data
+        outcome = services.generation_request(
+            brand=request.user, api_key=request.auth, idempotency_key=key,
+            fingerprint=services.request_fingerprint(request.data),
+            data=services.GenerationInput(
+                contract_id=d["contract"], script=d["script"], platform=d["platform"], category=d["category"],
+                language=d["language"], territory=d["territory"], profile=d["profile"], captions=d["captions"]),
+        )
         resp = Response(outcome.body, status=outcome.status)
         if outcome.replayed:
             resp["Idempotent-Replayed"] = "true"

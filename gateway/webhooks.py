@@ -1,7 +1,7 @@
 """Outgoing webhooks to brand-registered URLs.
 
 Each event is a ``WebhookDelivery`` row created in the same transaction as
-the state change it reports; the first attempt is enqueued on commit, later
+the state change it reports; the first attempt is enqueued with it (gateway.queue), later
 ones are picked up by the sweeper with exponential backoff
 (1 min, 2 min, 4 min … capped at 1 h; ``DOPPEL_WEBHOOK_MAX_ATTEMPTS`` tries).
 
@@ -30,6 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gateway.models import DeliveryStatus, Generation, WebhookDelivery, WebhookEndpoint
+from gateway.queue import enqueue
 from rights.api_common import InvalidRequest
 from rights.models import Party
 
@@ -116,7 +117,7 @@ def event_payload(*, generation: Generation, event: str) -> dict:
 
 def event_emit(*, generation: Generation, event: str) -> int:
     """Record one delivery per subscribed endpoint (inside the caller's transaction)
-    and enqueue the first attempt on commit."""
+    and enqueue its first attempt (see gateway.queue)."""
     endpoints = [e for e in WebhookEndpoint.objects.filter(brand_id=generation.brand_id, active=True)
                  if not e.events or event in e.events]
     ids = []
@@ -126,14 +127,8 @@ def event_emit(*, generation: Generation, event: str) -> int:
             defaults={"payload": event_payload(generation=generation, event=event)})
         if created:
             ids.append(delivery.id)
-    if ids:
-        def send() -> None:
-            from django_q.tasks import async_task
-
-            for delivery_id in ids:
-                async_task("gateway.tasks.webhook_deliver_task", delivery_id, group="webhooks")
-
-        transaction.on_commit(send)
+    for delivery_id in ids:
+        enqueue("gateway.tasks.webhook_deliver_task", delivery_id, group="webhooks")
     return len(ids)
 
 
@@ -144,7 +139,7 @@ def backoff(attempt: int) -> timedelta:
 def delivery_attempt(*, delivery_id: str, now: datetime | None = None) -> str:
     """POST one delivery once. Safe to call twice: a delivered one is not resent."""
     with transaction.atomic():
-        delivery = (WebhookDelivery.objects.select_for_update().select_related("endpoint")
+        delivery = (WebhookDelivery.objects.select_for_update(of=("self",)).select_related("endpoint")
                     .filter(id=delivery_id).first())
         if delivery is None or delivery.status != DeliveryStatus.PENDING:
             return delivery.status if delivery else "missing"

@@ -241,14 +241,16 @@ def contract_transition(
     Raises NotFound when the actor may not see the contract, Forbidden when it
     may see it but not do this, InvalidState for an illegal transition.
     """
-    from rights.selectors import contract_visible_to  # local: selectors import services' models only
+    from rights.selectors import (
+        contract_visible_to,  # local: selectors import services' models only
+    )
 
     now = now or timezone.now()
     if action not in _TRANSITIONS:
         raise InvalidRequest(fields={"action": ["Unknown action."]})
     with transaction.atomic():
         contract = (
-            Contract.objects.select_for_update()
+            Contract.objects.select_for_update(of=("self",))
             .select_related("performer", "brand")
             .filter(id=contract_id)
             .first()

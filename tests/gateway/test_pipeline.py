@@ -113,7 +113,7 @@ def test_a_termination_during_the_render_cancels_before_delivery(cast, star, sta
     assert pipeline._run(gen, token) == "cancelled"
     gen.refresh_from_db()
     assert gen.status == "cancelled" and gen.hold.status == "voided" and gen.ledger_transaction is None
-    assert not (pipeline.assets_dir() / f"{gen_id}.mp4").exists()
+    assert not [p for p in pipeline.assets_dir().iterdir() if p.name.startswith(gen_id)]
 
 
 def test_a_render_failure_voids_the_hold(cast, star, star_contract):
@@ -139,6 +139,8 @@ def test_a_stale_worker_cannot_deliver_after_its_lease_was_taken_over(cast, star
     assert pipeline._run(fresh, fresh_token) == "delivered"
     gen = Generation.objects.get(id=gen_id)
     assert gen.attempts == 2 and gen.status == "delivered"
+    files = [p.name for p in pipeline.assets_dir().iterdir() if p.name.startswith(gen_id)]
+    assert files == [gen.asset_path]
     assert Transaction.objects.filter(id=gen.ledger_transaction_id).count() == 1
 
 

@@ -275,7 +275,8 @@ class Command(BaseCommand):
         self.say(self.style.MIGRATE_HEADING("4. The performer's balance and the public log"))
         status, balances = api.call("GET", f"/api/v1/ledger/balances?party={world['performer']['id']}",
                                     world["performer"]["api_key"])
-        self.say(f"  balances: {json.dumps(balances.get('balances', balances))[:300]}")
+        for row in balances.get("balances", []):
+            self.say(f"  {row['purpose']:<8} {row['balance']:>8} {row['currency']} (minor units)")
         status, head = api.call("GET", "/api/v1/ledger/tree-head", world["union"]["api_key"])
         if status == 200:
             self.say(f"  signed tree head: size {head['size']}, root {head['root_hash'][:16]}…")
