@@ -122,7 +122,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(error_body("not_acceptable", str(exc.detail)), status=406)
     if isinstance(exc, exceptions.APIException):
         return Response(error_body(getattr(exc, "default_code", "error"), str(exc.detail)), status=exc.status_code)
-    from rest_framework.views import exception_handler as drf_exception_handler  # circular at import
+    from rest_framework.views import (
+        exception_handler as drf_exception_handler,  # circular at import
+    )
 
     return drf_exception_handler(exc, context)
 

@@ -8,7 +8,12 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from rights import vocab
-from rights.api_common import StrictBooleanField, StrictCharField, StrictIntegerField, StrictSerializer
+from rights.api_common import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    StrictSerializer,
+)
 from rights.models import ApiKey, Contract, Party, PartyKind
 
 MAX_LIST_ITEMS = 300

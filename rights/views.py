@@ -10,15 +10,21 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rights import selectors, services
-from rights.api_common import Forbidden, InvalidRequest, NotFound, PayloadTooLarge, paginated_response
+from rights.api_common import (
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    paginated_response,
+)
 from rights.models import ApiKey, Party, PartyKind
 from rights.serializers import (
     ApiKeyCreateInSerializer,
     ApiKeyOutSerializer,
     ContractCreateInSerializer,
     ContractListQuerySerializer,
-    PageQuerySerializer,
     ContractOutSerializer,
+    PageQuerySerializer,
     PartyOutSerializer,
     ReasonInSerializer,
 )
