@@ -18,7 +18,7 @@ import numpy as np
 from .backends import AnimationJob, HeadRegion, get_backend
 from .encode import Mp4Writer
 from .errors import RenderError
-from .layout import Box, get_profile
+from .layout import Box, compose_still, get_profile
 from .overlays import Layer, badge_layer, caption_layers
 from .portrait import WORKING_MAX_SIDE, PortraitAnalysis, decode_portrait
 from .runtime import (
@@ -126,6 +126,13 @@ def render(request: RenderRequest) -> RenderResult:
     voice = resolve_voice(language=request.language, voice=request.voice)
     normalize_script(request.script)
     analysis = _landmarks(request)
+    portrait = decode_portrait(request.portrait, max_side=WORKING_MAX_SIDE)
+    ph, pw = portrait.shape[:2]
+    if abs(pw / ph - analysis.width / analysis.height) > 0.02:
+        raise RenderError(
+            "The landmarks were computed for a different portrait; analyse it again.",
+            code="invalid_landmarks",
+        )
     device = choose_device()
     threads = render_threads()
     if ensure_torch_threads() == 1 and forked_after_parallel_torch():
@@ -154,15 +161,6 @@ def render(request: RenderRequest) -> RenderResult:
     tick = lap("timeline", tick)
 
     # ---- still composition, overlays, backend preparation ----------------------------------------
-    from .layout import compose_still
-
-    portrait = decode_portrait(request.portrait, max_side=WORKING_MAX_SIDE)
-    ph, pw = portrait.shape[:2]
-    if abs(pw / ph - analysis.width / analysis.height) > 0.02:
-        raise RenderError(
-            "The landmarks were computed for a different portrait; analyse it again.",
-            code="invalid_landmarks",
-        )
     composition = compose_still(
         portrait=portrait,
         landmarks=analysis.landmarks_px(width=pw, height=ph),

@@ -202,7 +202,9 @@ def test_landmarks_of_another_portrait_are_refused(landmarks, astronaut) -> None
 
     wide = jpeg(np.concatenate([astronaut, astronaut[:, :200]], axis=1))
     error, stages = _stages(wide, landmarks)
-    assert error.code == "invalid_landmarks" and "animate" not in stages
+    assert error.code == "invalid_landmarks" and stages == ["validate"]
+    error, stages = _stages(b"not a picture", landmarks)
+    assert error.code == "not_an_image" and stages == ["validate"]
 
 
 def test_a_broken_frame_filter_fails_the_render(portrait, landmarks) -> None:  # noqa: ANN001
