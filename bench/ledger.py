@@ -33,6 +33,7 @@ import json
 import math
 import multiprocessing as mp
 import os
+import queue
 import random
 import re
 import shutil
@@ -207,13 +208,29 @@ def bulk_holds(contract_ids: list[str], per_writer: int, writers: int, label: st
 # --- timed writers ------------------------------------------------------------------------
 
 
+def _reporting(worker):
+    """Run a worker so that its failure reaches the parent instead of hanging it."""
+
+    def run(*args) -> None:
+        out = args[3]
+        try:
+            worker(*args)
+        except BaseException:  # noqa: BLE001 - reported to the parent, which raises
+            import traceback
+
+            out.put(("error", traceback.format_exc()))
+
+    return run
+
+
+@_reporting
 def _poster(hold_ids: list[str], seconds: float, barrier, out, label: str) -> None:
     from ledger import services
 
     close_connections()
     services.hold_post(hold=hold_ids[0], duration_s=10.0, idempotency_key=f"{label}-warm-{hold_ids[0]}")
     latencies = []
-    barrier.wait()
+    barrier.wait(timeout=120)
     deadline = time.perf_counter() + seconds
     for hold_id in hold_ids[1:]:
         start = time.perf_counter()
@@ -227,6 +244,7 @@ def _poster(hold_ids: list[str], seconds: float, barrier, out, label: str) -> No
     out.put(("ok", latencies))
 
 
+@_reporting
 def _cycler(contract_ids: list[str], seconds: float, barrier, out, label: str, writer: int) -> None:
     from ledger import services
     from rights.models import Contract
@@ -234,7 +252,7 @@ def _cycler(contract_ids: list[str], seconds: float, barrier, out, label: str, w
     close_connections()
     contracts = list(Contract.objects.filter(id__in=contract_ids))
     latencies = []
-    barrier.wait()
+    barrier.wait(timeout=120)
     deadline, i = time.perf_counter() + seconds, 0
     while (start := time.perf_counter()) < deadline:
         contract = contracts[i % len(contracts)]
@@ -272,9 +290,21 @@ def run_writers(target, args_per_writer: list[tuple], seconds: float, *, with_se
     procs = [ctx.Process(target=target, args=(*a[:1], seconds, barrier, out, *a[1:])) for a in args_per_writer]
     for p in procs:
         p.start()
-    results = [out.get() for _ in procs]
+    results = []
+    while len(results) < len(procs):
+        try:
+            results.append(out.get(timeout=5))
+        except queue.Empty:
+            dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            if dead and out.empty():
+                stop.set()
+                raise SystemExit(f"a writer process died (exit codes {dead}); killed by the OOM killer?") from None
     for p in procs:
         p.join()
+    errors = [detail for status, detail in results if status == "error"]
+    if errors:
+        stop.set()
+        raise SystemExit(f"a writer failed:\n{errors[0]}")
     stop.set()
     sequenced = seq_out.get() if sequencer else 0
     if sequencer:
