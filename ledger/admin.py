@@ -4,17 +4,7 @@ refuses edits anyway; corrections are reversing transactions)."""
 from django.contrib import admin
 
 from ledger.models import Account, Hold, PlatformFee, Posting, Transaction, TreeHead
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from rights.admin import ReadOnlyAdmin
 
 
 class PostingInline(admin.TabularInline):
