@@ -142,7 +142,7 @@ def bench_animation(*, portrait: bytes, landmarks: dict, repeats: int) -> dict:
 def bench_pipeline(*, portrait: bytes, landmarks: dict, repeats: int, with_filter: bool) -> dict:
     from renderer import RenderRequest, render
 
-    def identity(frames):  # noqa: ANN001, ANN202 - the provenance team's filter slot
+    def identity(frames):
         return frames
 
     runs = []

@@ -133,7 +133,7 @@ class Layer:
         frame[..., cy0:cy1, cx0:cx1, :] = np.round(region + (rgb - region) * alpha).astype(np.uint8)
 
 
-def _layer_from_image(image, *, x: int, y: int, frame_w: int, frame_h: int) -> Layer | None:  # noqa: ANN001
+def _layer_from_image(image, *, x: int, y: int, frame_w: int, frame_h: int) -> Layer | None:
     array = np.asarray(image, dtype=np.float32)
     h, w = array.shape[:2]
     x0, y0 = max(0, x), max(0, y)
@@ -293,7 +293,7 @@ def build_cues(
     return held
 
 
-def _balance(groups, *, sentence_of, tokens, text, font, fits):  # noqa: ANN001, ANN202
+def _balance(groups, *, sentence_of, tokens, text, font, fits):
     """Re-cut each sentence's greedy cues into cues of similar width, so a sentence does
     not end on a one-word cue; keeps the greedy cut when a balanced cue would not fit."""
     balanced: list[list[int]] = []

@@ -166,7 +166,7 @@ class EspeakEngine:
             result[code] = [(identifier, name) for _, _, identifier, name in entries]
         return result
 
-    def _on_synth(self, wav, count, events) -> int:  # noqa: ANN001 - ctypes callback
+    def _on_synth(self, wav: ctypes.Array, count: int, events: ctypes.Array) -> int:
         if count > 0:
             self._audio.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
         index = 0

@@ -40,14 +40,14 @@ def portrait(astronaut: np.ndarray) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def analysis(portrait: bytes):  # noqa: ANN201
+def analysis(portrait: bytes):
     import renderer
 
     return renderer.analyze_portrait(portrait)
 
 
 @pytest.fixture(scope="session")
-def landmarks(analysis) -> dict:  # noqa: ANN001
+def landmarks(analysis) -> dict:
     return analysis.as_json()
 
 
@@ -110,7 +110,7 @@ def decode(mp4: bytes) -> Decoded:
     )
 
 
-def _marker_filter(recorded: Recorded):  # noqa: ANN202
+def _marker_filter(recorded: Recorded):
     """A frame filter like the watermark's: changes pixels, which must reach the MP4."""
 
     def mark(frames: np.ndarray) -> np.ndarray:
@@ -123,7 +123,7 @@ def _marker_filter(recorded: Recorded):  # noqa: ANN202
 
 
 @pytest.fixture(scope="session")
-def english(portrait: bytes, landmarks: dict):  # noqa: ANN201
+def english(portrait: bytes, landmarks: dict):
     """One real English render (piper), vertical, with captions, badge and a frame filter."""
     import renderer
 
@@ -143,12 +143,12 @@ def english(portrait: bytes, landmarks: dict):  # noqa: ANN201
 
 
 @pytest.fixture(scope="session")
-def english_decoded(english) -> Decoded:  # noqa: ANN001
+def english_decoded(english) -> Decoded:
     return decode(english[0].mp4)
 
 
 @pytest.fixture(scope="session")
-def chinese(portrait: bytes, landmarks: dict):  # noqa: ANN201
+def chinese(portrait: bytes, landmarks: dict):
     """A Chinese render (espeak-ng), landscape, no frame filter (the fast assembly path)."""
     import renderer
 
@@ -165,5 +165,5 @@ def chinese(portrait: bytes, landmarks: dict):  # noqa: ANN201
 
 
 @pytest.fixture(scope="session")
-def chinese_decoded(chinese) -> Decoded:  # noqa: ANN001
+def chinese_decoded(chinese) -> Decoded:
     return decode(chinese.mp4)

@@ -14,7 +14,7 @@ import pytest
 import renderer
 from renderer import AnimatorBackend, RenderError, RenderRequest, render
 from renderer.backends import AnimationJob, HeadRegion, get_backend, register_backend
-from renderer.runtime import choose_device
+from renderer.runtime import DeviceChoice, choose_device
 from renderer.speech import resolve_voice, synthesize
 from renderer.timeline import build_drive, frame_count
 
@@ -65,7 +65,7 @@ def test_unknown_backend_is_refused() -> None:
 
 
 @pytest.fixture(scope="module")
-def head_job(analysis, astronaut):  # noqa: ANN001, ANN201
+def head_job(analysis, astronaut):
     speech = synthesize(
         script="Maybe a papaya.", voice=resolve_voice(language="en", voice=None), seed=2
     )
@@ -87,7 +87,7 @@ def head_job(analysis, astronaut):  # noqa: ANN001, ANN201
     return AnimationJob(head=head, drive=drive, speech=speech, seed=2)
 
 
-def test_procedural_backend_reproduces_the_still_at_rest(head_job) -> None:  # noqa: ANN001
+def test_procedural_backend_reproduces_the_still_at_rest(head_job) -> None:
     drive = head_job.drive
     rest = dataclasses.replace(
         drive,
@@ -114,7 +114,7 @@ def test_procedural_backend_reproduces_the_still_at_rest(head_job) -> None:  # n
             assert np.array_equal(frame[outside], head_job.head.image[outside])
 
 
-def test_mouth_pixels_follow_the_mouth_track(head_job) -> None:  # noqa: ANN001
+def test_mouth_pixels_follow_the_mouth_track(head_job) -> None:
     """Without head motion or blinks, how much the mouth region changes (vs the closed
     frame 0) rises and falls with the opening track."""
     drive = dataclasses.replace(
@@ -143,15 +143,15 @@ class StillBackend(AnimatorBackend):
     name = "still-test"
     prepared = 0
 
-    def prepare(self, *, job, device):  # noqa: ANN001, ANN201
+    def prepare(self, *, job: AnimationJob, device: DeviceChoice) -> np.ndarray:
         type(self).prepared += 1
         return job.head.image
 
-    def frames(self, *, state, start, stop):  # noqa: ANN001, ANN201
+    def frames(self, *, state: np.ndarray, start: int, stop: int) -> np.ndarray:
         return np.repeat(state[None], stop - start, axis=0)
 
 
-def test_a_registered_backend_replaces_the_animator(portrait, landmarks) -> None:  # noqa: ANN001
+def test_a_registered_backend_replaces_the_animator(portrait, landmarks) -> None:
     register_backend(StillBackend)
     result = render(
         RenderRequest(
@@ -172,7 +172,7 @@ def test_a_registered_backend_replaces_the_animator(portrait, landmarks) -> None
     assert np.abs(decoded.frames[0].astype(int) - decoded.frames[-1].astype(int)).mean() < 1.0
 
 
-def _stages(portrait, stored, **changes):  # noqa: ANN001, ANN003, ANN202
+def _stages(portrait, stored, **changes):
     seen: list[str] = []
     fields = dict(portrait=portrait, landmarks=stored, script="Hello.", language="en")
     fields.update(changes)
@@ -181,7 +181,7 @@ def _stages(portrait, stored, **changes):  # noqa: ANN001, ANN003, ANN202
     return caught.value, seen
 
 
-def test_errors_are_raised_before_any_frame(portrait, landmarks) -> None:  # noqa: ANN001
+def test_errors_are_raised_before_any_frame(portrait, landmarks) -> None:
     cases = {
         "language_unavailable": {"language": "xx"},
         "invalid_script": {"script": "   "},
@@ -197,7 +197,7 @@ def test_errors_are_raised_before_any_frame(portrait, landmarks) -> None:  # noq
     assert error.code == "language_unavailable"
 
 
-def test_landmarks_of_another_portrait_are_refused(landmarks, astronaut) -> None:  # noqa: ANN001
+def test_landmarks_of_another_portrait_are_refused(landmarks, astronaut) -> None:
     from .conftest import jpeg
 
     wide = jpeg(np.concatenate([astronaut, astronaut[:, :200]], axis=1))
@@ -207,12 +207,12 @@ def test_landmarks_of_another_portrait_are_refused(landmarks, astronaut) -> None
     assert error.code == "not_an_image" and stages == ["validate"]
 
 
-def test_a_broken_frame_filter_fails_the_render(portrait, landmarks) -> None:  # noqa: ANN001
+def test_a_broken_frame_filter_fails_the_render(portrait, landmarks) -> None:
     error, _ = _stages(portrait, landmarks, frame_filter=lambda frames: frames[:, ::2])
     assert error.code == "frame_filter_failed"
 
 
-def _render_in_child(portrait: bytes, landmarks: dict, queue) -> None:  # noqa: ANN001
+def _render_in_child(portrait: bytes, landmarks: dict, queue) -> None:
     try:
         fresh = renderer.runtime.CACHE.loaded()
         result = render(
@@ -223,7 +223,7 @@ def _render_in_child(portrait: bytes, landmarks: dict, queue) -> None:  # noqa: 
         queue.put(("error", repr(exc), 0, []))
 
 
-def test_a_forked_worker_loads_its_own_models_and_renders(portrait, landmarks, english) -> None:  # noqa: ANN001
+def test_a_forked_worker_loads_its_own_models_and_renders(portrait, landmarks, english) -> None:
     renderer.warm_up()  # the parent holds loaded sessions before forking, as qcluster may
     assert "piper" in renderer.runtime.CACHE.loaded()
     context = multiprocessing.get_context("fork")

@@ -30,7 +30,7 @@ def test_platforms_map_to_profiles() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
-def test_composition_places_the_face_and_an_even_head_box(name: str, astronaut, analysis) -> None:  # noqa: ANN001
+def test_composition_places_the_face_and_an_even_head_box(name: str, astronaut, analysis) -> None:
     profile = PROFILES[name]
     points = analysis.landmarks_px(width=512, height=512)
     composition = compose_still(portrait=astronaut, landmarks=points, profile=profile)

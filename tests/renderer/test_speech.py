@@ -46,7 +46,7 @@ def test_piper_speech_is_deterministic_per_seed() -> None:
     assert not (len(a.samples) == len(c.samples) and np.array_equal(a.samples, c.samples))
 
 
-def _check_timings(speech, words: int) -> None:  # noqa: ANN001
+def _check_timings(speech, words: int) -> None:
     assert speech.sample_rate == 22050
     assert speech.duration_s > 0.5
     assert np.abs(speech.samples).max() > 0.3
