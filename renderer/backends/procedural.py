@@ -201,7 +201,7 @@ class _Bases:
             opening = np.maximum(lid_lo - lid_up, 0.0)
             h_max = max(float(opening.max()), 1.0)
             window = 1 - _smoothstep((np.abs(eu) - 0.95 * e_half) / (0.3 * e_half))
-            top = lid_up - 1.7 * h_max  # the skin above the lid stretches down from here
+            top = lid_up - 1.1 * h_max  # the skin above the lid stretches down from here
             for basis, level in ((BLINK_HALF, 0.5), (BLINK_FULL, 0.92)):
                 lid = lid_up + level * opening  # where the upper lid edge lands
                 stretch = np.clip((ev - top) / np.maximum(lid - top, 1e-3), 0, 1)
