@@ -195,3 +195,51 @@ def test_a_worker_killed_before_commit_leaves_nothing_and_the_sweeper_cleans_up(
     assert Transaction.objects.count() == 1
     world.contract.refresh_from_db()
     assert (world.contract.renders_held, world.contract.renders_used) == (0, 1)
+
+
+def test_a_posting_slipped_into_an_uncommitted_transaction_is_refused():
+    """Session B adds a balanced pair to session A's transaction before A commits,
+    so B's insert cannot see the seal. On PostgreSQL the order is forced so that A
+    commits first: then only the posting-level deferred trigger stands in B's way
+    (the foreign key is satisfied; without that trigger B's pair gets in). On
+    SQLite writers are serialized: B's insert waits for A's commit and meets the seal."""
+    from django.db import IntegrityError
+    from django.db import transaction as db_transaction
+
+    from ledger.models import AccountPurpose, new_transaction_id
+    from tests.ledger.test_invariants import raw_posting, raw_transaction
+
+    world = make_world()
+    receivable = services.account_get_or_create(party=world.brand, purpose=AccountPurpose.RECEIVABLE, currency="USD")
+    payable = services.account_get_or_create(party=world.performer, purpose=AccountPurpose.PAYABLE, currency="USD")
+    txn_id = new_transaction_id()
+    interleave = connection.vendor == "postgresql"
+    sealed, inserted, committed = threading.Event(), threading.Event(), threading.Event()
+
+    def work(i):
+        if i == 0:  # A: write and seal; commit once B has written (PostgreSQL)
+            with db_transaction.atomic():
+                raw_posting(txn_id, receivable, "debit", 100)
+                raw_posting(txn_id, payable, "credit", 100)
+                raw_transaction(txn_id, 2)
+                sealed.set()
+                if interleave:
+                    assert inserted.wait(timeout=30)
+            committed.set()
+            return "committed"
+        assert sealed.wait(timeout=30)
+        try:
+            with db_transaction.atomic():  # B: a balanced pair into A's transaction
+                raw_posting(txn_id, receivable, "debit", 7)
+                raw_posting(txn_id, payable, "credit", 7)
+                inserted.set()
+                if interleave:
+                    assert committed.wait(timeout=30)  # so that B commits second
+        finally:
+            inserted.set()
+        return "slipped in"
+
+    results = race(2, work)
+    assert results[0] == ("ok", "committed")
+    assert results[1][0] == "error" and isinstance(results[1][1], IntegrityError), results[1]
+    assert sorted(Posting.objects.filter(transaction_id=txn_id).values_list("amount", flat=True)) == [100, 100]
