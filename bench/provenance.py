@@ -41,6 +41,9 @@ from provenance.watermark import detect as wm_detect  # noqa: E402
 from provenance.watermark import pattern as wm_pattern  # noqa: E402
 from provenance.watermark.ecc import encode_payload  # noqa: E402
 
+# The gateway registers a DB-backed payload lookup; this benchmark has no database.
+verify.register_payload_resolver(None)
+
 LICENSE = c2pa_io.LicenseAssertion(
     performer="pty_bench_performer",
     brand="pty_bench_brand",
@@ -73,8 +76,14 @@ def timed(fn: Callable, repeat: int = 5) -> tuple[float, object]:
 # --- 1. signing and verification -------------------------------------------------------------
 
 
-def try_real_render(seconds_script: str) -> tuple[bytes | None, float | None, float | None, str]:
-    """Render with the real renderer if it is importable and works here; (mp4, t_plain, t_wm, note)."""
+def try_real_render(
+    script: str, repeat: int = 2
+) -> tuple[bytes | None, float | None, float | None, str]:
+    """Render with the real renderer if it works here; (mp4, median plain s, median watermarked s, note).
+
+    One warm-up render first (model loading, caches), then plain and watermarked
+    renders alternate so that load drift hits both alike.
+    """
     try:
         import renderer
     except Exception as exc:  # the renderer is developed in parallel
@@ -85,19 +94,26 @@ def try_real_render(seconds_script: str) -> tuple[bytes | None, float | None, fl
         )[1].tobytes()
         analysis = renderer.analyze_portrait(portrait)
         request = dict(
-            portrait=portrait, landmarks=analysis.as_json(), script=seconds_script, language="en"
+            portrait=portrait, landmarks=analysis.as_json(), script=script, language="en"
         )
-        t0 = time.perf_counter()
-        plain = renderer.render(renderer.RenderRequest(**request))
-        t_plain = time.perf_counter() - t0
+        renderer.render(renderer.RenderRequest(**request))  # warm-up
         payload = wm.new_payload()
-        t0 = time.perf_counter()
-        marked = renderer.render(
-            renderer.RenderRequest(**request, frame_filter=wm.frame_filter(payload))
+        plain_times, wm_times, marked = [], [], None
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            plain = renderer.render(renderer.RenderRequest(**request))
+            plain_times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            marked = renderer.render(
+                renderer.RenderRequest(**request, frame_filter=wm.frame_filter(payload))
+            )
+            wm_times.append(time.perf_counter() - t0)
+        result = wm.detect_video(data=marked.mp4)
+        note = (
+            f"real render ({plain.frames} frames {plain.width}×{plain.height}, {plain.duration_s:.1f} s; "
+            f"watermark detected in it: {result.found and result.payload == payload})"
         )
-        t_wm = time.perf_counter() - t0
-        note = f"real render: {plain.frames} frames {plain.width}x{plain.height}, {plain.duration_s:.1f} s"
-        return marked.mp4, t_plain, t_wm, note + f"; payload {payload}"
+        return marked.mp4, statistics.median(plain_times), statistics.median(wm_times), note
     except Exception as exc:
         return None, None, None, f"renderer failed here ({type(exc).__name__}: {exc})"
 
@@ -135,8 +151,10 @@ def bench_signing(args) -> list[str]:
     if t_plain:
         ratio = (t_sign + t_read) / t_plain * 100
         lines += [
-            f"- render time without watermark {t_plain:.2f} s, with watermark {t_wm:.2f} s "
-            f"(watermark adds {(t_wm - t_plain) / t_plain * 100:+.1f} %)",
+            f"- render time (median of 2, after a warm-up) without watermark {t_plain:.2f} s, with the "
+            f"watermark frame_filter {t_wm:.2f} s ({(t_wm - t_plain) / t_plain * 100:+.1f} %; the renderer's "
+            "frame_filter path also assembles full RGB frames and converts them to I420, which its "
+            "no-filter path avoids)",
             f"- sign + verify = **{ratio:.2f} %** of render time (goal ≤ 2 %)",
         ]
     else:
@@ -168,6 +186,7 @@ def bench_speed(args) -> list[str]:
 
     t_inplace, _ = timed(lambda: run(True), repeat=3)
     t_copy, _ = timed(lambda: run(False), repeat=3)
+    t_torch = torch_embed_time(batches, payload)
     clip = testing.encode_video(frames, crf=20)
     t_detect, result = timed(lambda: wm.detect_video(data=clip), repeat=3)
     assert result.found and result.payload == payload, result
@@ -181,10 +200,30 @@ def bench_speed(args) -> list[str]:
         f"({250 / t_inplace:.0f} fps), {t_copy:.3f} s into a new array ({250 / t_copy:.0f} fps); "
         f"pattern build on first use of a (payload, size): {t_pattern * 1000:.0f} ms",
         f"- = {t_inplace / 5.0 * 100:.1f} % of a 5 s render (goal ≤ 20 %)",
+        f"- the same embedding written in torch (CPU, int16 add + clamp, {t_torch[1]} threads): {t_torch[0]:.3f} s "
+        f"per 250 frames ({250 / t_torch[0]:.0f} fps)",
         f"- detect in a 10 s 720×1280 MP4 (decode + {result.frames_used} sampled frames): **{t_detect:.2f} s** (goal ≤ 2 s)",
         f"- detect in one JPEG frame grab: {t_image:.2f} s",
         "",
     ]
+
+
+def torch_embed_time(batches: list[np.ndarray], payload: int) -> tuple[float, int]:
+    """The torch equivalent of embed_frames, for the CPU-vs-torch choice (no GPU on these machines)."""
+    import torch
+
+    _, h, w, _ = batches[0].shape
+    plus, minus = wm_pattern.frame_pattern(payload, h, w)
+    delta = torch.from_numpy(plus[..., 0].astype(np.int16) - minus[..., 0].astype(np.int16))[
+        None, :, :, None
+    ]
+
+    def run() -> None:
+        for b in batches:
+            (torch.from_numpy(b).to(torch.int16) + delta).clamp_(0, 255).to(torch.uint8).numpy()
+
+    t, _ = timed(run, repeat=3)
+    return t, torch.get_num_threads()
 
 
 # --- 3. robustness ---------------------------------------------------------------------------
@@ -377,33 +416,35 @@ def bench_false_positives(args) -> list[str]:
 
 
 def bench_compare(args) -> list[str]:
+    """invisible-watermark on the same clips and transformations (32 raw bits, no error correction)."""
     from imwatermark import WatermarkDecoder, WatermarkEncoder
 
-    methods = ["dwtDct", "dwtDctSvd", "rivaGan"]
-    subset = [
-        t
-        for t in TRANSFORMS
-        if t[0]
-        in (
-            "none (signed original)",
-            "H.264 re-encode CRF 30",
-            "downscale 50 % (CRF 23)",
-            "crop 10 % (CRF 23)",
-            "brightness/contrast ×1.25 −20",
-            "container → WebM (VP9 re-encode)",
-        )
-    ]
+    methods = ["dwtDct", "dwtDctSvd"] + (["rivaGan"] if args.compare_riva else [])
+    wanted = (
+        "none (signed original)",
+        "H.264 re-encode CRF 30",
+        "downscale 50 % (CRF 23)",
+        "crop 10 % (CRF 23)",
+        "brightness/contrast ×1.25 −20",
+        "container → WebM (VP9 re-encode)",
+    )
+    subset = [t for t in TRANSFORMS if t[0] in wanted]
     rng = np.random.default_rng(args.seed + 7)
     results: dict[tuple[str, str], list[float]] = {}
-    speed: dict[str, float] = {}
-    n_clips = args.compare_clips
+    speed: dict[str, list[float]] = {}
+    psnr: dict[str, list[float]] = {}
     for method in methods:
-        if method == "rivaGan":
+        riva = method == "rivaGan"
+        if riva:
             WatermarkEncoder.loadModel()
+            WatermarkDecoder.loadModel()
+        n_clips = 1 if riva else args.compare_clips
+        n_frames = 4 if riva else args.compare_frames
+        votes_from = 2 if riva else 6
         for i in range(n_clips):
             source = testing.SOURCES[i % len(testing.SOURCES)]
             frames = testing.synthetic_frames(
-                source, height=1280, width=720, count=args.compare_frames, seed=args.seed + i
+                source, height=1280, width=720, count=n_frames, seed=args.seed + i
             )
             bits = [int(b) for b in rng.integers(0, 2, 32)]
             encoder = WatermarkEncoder()
@@ -418,33 +459,40 @@ def bench_compare(args) -> list[str]:
                     for f in frames
                 ]
             )
-            speed[method] = (
-                speed.get(method, 0.0) + (time.perf_counter() - t0) / len(frames) / n_clips
+            speed.setdefault(method, []).append((time.perf_counter() - t0) / len(frames))
+            diff = marked.astype(np.float32) - frames
+            psnr.setdefault(method, []).append(
+                10 * np.log10(255.0**2 / max(np.mean(diff**2), 1e-9))
             )
             delivered = testing.encode_video(marked, crf=20, audio=False)
+            decoder = WatermarkDecoder("bits", 32)
             for name, transform, _ in subset:
-                out = transform(delivered, args.seed + i)
-                decoded = testing.decode_video(out)
-                picks = decoded[:: max(1, len(decoded) // 8)][:8]
-                decoder = WatermarkDecoder("bits", 32)
+                decoded = testing.decode_video(transform(delivered, args.seed + i))
+                picks = decoded[:: max(1, len(decoded) // votes_from)][:votes_from]
                 votes = np.mean(
-                    [decoder.decode(cv2.cvtColor(f, cv2.COLOR_RGB2BGR), method) for f in picks],
+                    [
+                        np.array(decoder.decode(cv2.cvtColor(f, cv2.COLOR_RGB2BGR), method), float)
+                        for f in picks
+                    ],
                     axis=0,
                 )
                 results.setdefault((method, name), []).append(
                     float(np.mean((votes > 0.5) == np.array(bits, bool)))
                 )
         print(f"  compare {method} done", file=sys.stderr, flush=True)
-    header = "| transformation | " + " | ".join(f"{m} bit acc" for m in methods) + " |"
     lines = [
-        f"## invisible-watermark baselines ({n_clips} clips × {args.compare_frames} frames 720×1280, 32 bits, "
-        "majority vote over 8 decoded frames)",
+        f"## invisible-watermark baselines (720×1280, 32 raw bits, majority vote over decoded frames; "
+        f"{args.compare_clips} clips × {args.compare_frames} frames, rivaGan 1 clip × 4 frames)",
         "",
-        "Embedding speed per 720×1280 frame: "
-        + ", ".join(f"{m} {speed[m] * 1000:.0f} ms" for m in methods)
-        + f" (load {load()}).",
+        "Embedding time per 720×1280 frame: "
+        + ", ".join(
+            f"{m} {np.mean(speed[m]) * 1000:.0f} ms (PSNR {np.mean(psnr[m]):.1f} dB)"
+            for m in methods
+        )
+        + f"; load {load()}. Doppel ss1 for reference: ~0.6 ms/frame, PSNR ≈ 38.5 dB, "
+        "bit accuracies in the robustness table above.",
         "",
-        header,
+        "| transformation | " + " | ".join(f"{m} bit acc" for m in methods) + " |",
         "|---|" + "---|" * len(methods),
     ]
     for name, _, _ in subset:
@@ -473,7 +521,10 @@ def main() -> None:
     parser.add_argument("--fp-frames", type=int, default=1050)
     parser.add_argument("--fp-clips", type=int, default=20)
     parser.add_argument("--compare-clips", type=int, default=4)
-    parser.add_argument("--compare-frames", type=int, default=25)
+    parser.add_argument("--compare-frames", type=int, default=12)
+    parser.add_argument(
+        "--compare-riva", action="store_true", help="also rivaGan (~7 s per frame on CPU)"
+    )
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--no-render", action="store_true", help="do not try the real renderer")
     args = parser.parse_args()

@@ -124,6 +124,10 @@ def video_luma_frames(data: bytes, *, max_frames: int = 32) -> Iterator[np.ndarr
             raise UnreadableMedia("the file has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        # Skipping the deblocking filter is faster *and* detects better: the
+        # filter smooths exactly the fine structure the watermark lives in
+        # (measured: bit accuracy after CRF 30 up 2-35 points on hard clips).
+        stream.codec_context.options = {"skip_loop_filter": "all", "flags2": "fast"}
         rate = float(stream.average_rate or stream.guessed_rate or 25)
         duration = None
         if stream.duration is not None and stream.time_base is not None:
