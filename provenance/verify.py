@@ -3,7 +3,8 @@
 ``verify_file`` gives the shape of ``POST /api/v1/verify`` (shared/API.md)::
 
     {"media": {"mime", "kind", "bytes", "filename"},
-     "c2pa": {"state", "failures", "license", "ours", "issuer", "manifests", "claim_generator", "soft_binding"},
+     "c2pa": {"state", "failures", "license", "ours", "issuer", "manifests", "claim_generator", "soft_binding",
+              "error"},
      "watermark": {"found", "generation", "confidence", "identified", "bit_accuracy", "matches_manifest",
                    "frames_used", "error"},
      "generation": {"id", "contract", "performer", "brand", "status", "identified_by"} | None,
@@ -166,6 +167,7 @@ def verify_file(
         "manifests": report.manifests,
         "claim_generator": report.claim_generator,
         "soft_binding": report.soft_binding,
+        "error": report.error,
     }
     return {
         "media": {
