@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from gateway.models import Generation, IdempotencyRecord, RateWindow, WebhookDelivery, WebhookEndpoint
+from gateway.models import (
+    Generation,
+    IdempotencyRecord,
+    RateWindow,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from rights.admin import ReadOnlyAdmin
 
 
