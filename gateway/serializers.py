@@ -75,10 +75,6 @@ class GenerationCreateInSerializer(StrictSerializer):
         return attrs
 
 
-class ReasonInSerializer(StrictSerializer):
-    reason = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
-
-
 class GenerationListQuerySerializer(StrictSerializer):
     status = serializers.ChoiceField(choices=["queued", "awaiting_approval", "rendering", "signing", "delivered",
                                               "failed", "denied", "rejected", "cancelled"], required=False)

@@ -19,7 +19,6 @@ from gateway.serializers import (
     GenerationCreateInSerializer,
     GenerationListQuerySerializer,
     GenerationOutSerializer,
-    ReasonInSerializer,
     WebhookCreateInSerializer,
     generation_representation,
     iso,
@@ -33,6 +32,7 @@ from rights.api_common import (
     paginated_response,
 )
 from rights.models import PartyKind
+from rights.serializers import ReasonInSerializer
 from rights.views import ERRORS, query_params
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")

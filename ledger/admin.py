@@ -3,7 +3,19 @@ refuses edits anyway; corrections are reversing transactions)."""
 
 from django.contrib import admin
 
-from ledger.models import Account, Hold, PlatformFee, Posting, Transaction, TreeHead
+from ledger.models import (
+    Account,
+    BalanceCheckpoint,
+    Hold,
+    LogLeaf,
+    LogNode,
+    LogPending,
+    LogState,
+    PlatformFee,
+    Posting,
+    Transaction,
+    TreeHead,
+)
 from rights.admin import ReadOnlyAdmin
 
 
@@ -50,3 +62,39 @@ class PlatformFeeAdmin(admin.ModelAdmin):
     """Fees are configuration, not ledger entries: staff set them here."""
 
     list_display = ("platform", "fee_bps", "updated_at")
+
+
+@admin.register(Posting)
+class PostingAdmin(ReadOnlyAdmin):
+    list_display = ("transaction", "account", "side", "amount", "currency", "created_at")
+    list_filter = ("side", "currency")
+    search_fields = ("transaction__id", "account__id")
+
+
+@admin.register(LogPending)
+class LogPendingAdmin(ReadOnlyAdmin):
+    """Transactions committed but not yet sequenced into the Merkle log."""
+
+    list_display = ("seq", "transaction")
+
+
+@admin.register(LogLeaf)
+class LogLeafAdmin(ReadOnlyAdmin):
+    list_display = ("index", "transaction")
+    search_fields = ("transaction__id",)
+
+
+@admin.register(LogNode)
+class LogNodeAdmin(ReadOnlyAdmin):
+    list_display = ("id", "hash")
+
+
+@admin.register(LogState)
+class LogStateAdmin(ReadOnlyAdmin):
+    list_display = ("size", "root_hash", "updated_at")
+
+
+@admin.register(BalanceCheckpoint)
+class BalanceCheckpointAdmin(ReadOnlyAdmin):
+    list_display = ("account", "debits", "credits", "log_size", "updated_at")
+    search_fields = ("account__id", "account__party__name")

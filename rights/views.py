@@ -107,7 +107,6 @@ class ContractActionApi(APIView):
 
     action_name: str = ""
 
-    @extend_schema(request=ReasonInSerializer, responses={200: ContractOutSerializer, **ERRORS})
     def post(self, request, contract_id: str):
         ser = ReasonInSerializer(data=request.data if request.data else {})
         ser.is_valid(raise_exception=True)
@@ -118,9 +117,23 @@ class ContractActionApi(APIView):
         return Response(ContractOutSerializer(contract).data)
 
 
+ACTION_DOCS = {
+    "accept": "The performer accepts the proposed terms; a consent record pins their hash. → `active`.",
+    "suspend": "The performer, or their union (a strike), suspends an active contract. → `suspended`.",
+    "resume": "The performer resumes a suspended contract. → `active`.",
+    "terminate": "The performer ends the contract (the brand may withdraw an unaccepted proposal). "
+                 "→ `terminated`.",
+}
+
+
 def contract_action_view(action: str):
-    cls = type(f"Contract{action.capitalize()}Api", (ContractActionApi,), {"action_name": action})
-    cls.post = extend_schema(operation_id=f"contracts_{action}")(cls.post)
+    def post(self, request, contract_id: str):
+        return ContractActionApi.post(self, request, contract_id)
+
+    post = extend_schema(operation_id=f"contracts_{action}", request=ReasonInSerializer,
+                         responses={200: ContractOutSerializer, **ERRORS},
+                         description=ACTION_DOCS[action] + " Illegal transitions are 409 `invalid_state`.")(post)
+    cls = type(f"Contract{action.capitalize()}Api", (ContractActionApi,), {"action_name": action, "post": post})
     return cls.as_view()
 
 
