@@ -58,10 +58,11 @@ class QCluster:
         self.proc.wait(timeout=30)
 
     def stop(self) -> None:
+        """End of a test: a short graceful stop, then no mercy (the test is over)."""
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(timeout=30)
+                self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.kill()
 
@@ -79,6 +80,9 @@ def qcluster_factory(tmp_path):
         return cluster
 
     yield start
+    for cluster in started:  # signal all first, so their grace periods overlap
+        if cluster.proc.poll() is None:
+            os.killpg(cluster.proc.pid, signal.SIGTERM)
     for cluster in started:
         cluster.stop()
     connection.close()
