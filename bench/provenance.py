@@ -396,7 +396,7 @@ def bench_false_positives(args) -> list[str]:
     lines = [
         "## False positives (unmarked media)",
         "",
-        f"- {args.fp_frames} unmarked frames (21 sample images × 7 sizes from 300×400 to 1920×1080, random crops, "
+        f"- {args.fp_frames} unmarked frames (drawn from 21 sample images at 7 sizes from 300×400 to 1920×1080, random crops, "
         f"flips, noise, JPEG q50-95): **{found} detections**; sync score max {max(scores):.2f}, "
         f"99th percentile {np.percentile(scores, 99):.2f} (threshold {wm_detect.MIN_SYNC_SCORE})",
     ]
