@@ -160,7 +160,7 @@ def _render(gen: Generation, token: int):
     request = renderer.RenderRequest(
         portrait=portrait, landmarks=performer.landmarks or {}, script=gen.script, language=gen.language,
         profile=gen.profile, captions=gen.captions,
-        frame_filter=lambda frames: watermark.embed_frames(frames, payload),
+        frame_filter=watermark.frame_filter(payload),  # embeds in place in each fresh batch
         progress=_Progress(gen.id, token),
     )
     return renderer.render(request)
