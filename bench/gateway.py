@@ -305,6 +305,18 @@ class Load:
         return time.monotonic() - started
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group, then SIGKILL after a short grace (qcluster can linger)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
 def start_gunicorn(env: dict, port: int, workers: int, threads: int) -> subprocess.Popen:
     log = open(Path(env["DOPPEL_DATA_DIR"]) / "gunicorn.log", "ab")
     proc = subprocess.Popen(
@@ -343,8 +355,7 @@ def throughput(args) -> list[str]:
             elapsed = bench_load.run(args.seconds)
             check = run_child("check", env, ",".join(seeded["contracts"]))
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+            stop(proc)
         accepted = bench_load.status.get(202, 0)
         total = sum(v for k, v in bench_load.status.items() if k > 0)
         unique = len(bench_load.first_response)
@@ -370,8 +381,7 @@ def throughput(args) -> list[str]:
         race.run(5)
         check = run_child("check", env, seeded["contracts"][0])
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        stop(proc)
     row = check["contracts"][0]
     lines += ["", f"Quota race: 32 clients for one contract with max_renders=100 → {race.status.get(202, 0)} accepted, "
               f"{race.status.get(403, 0)} denied (`quota_exceeded`); contract held {row['renders_held']} of "
@@ -416,8 +426,7 @@ def e2e(args) -> list[str]:
                 results.append((elapsed, state["asset"]["duration_s"]))
     finally:
         for p in (worker, web):
-            os.killpg(p.pid, signal.SIGTERM)
-            p.wait(timeout=30)
+            stop(p)
     med = statistics.median(r[0] for r in results)
     clip = statistics.median(r[1] for r in results)
     return ["### End-to-end latency, POST → delivered (one warm qcluster worker, SQLite, CPU)", "",

@@ -91,24 +91,28 @@ def generation_request(
     if replay is not None:
         return replay
     inflight_check(brand=brand)  # replays above are answered even at the cap
-    try:
-        with transaction.atomic():
-            return _generation_request_atomic(brand=brand, idempotency_key=idempotency_key,
-                                              fingerprint=fingerprint, data=data, now=now or timezone.now())
-    except IntegrityError:
-        # A concurrent request with the same key committed first: answer as it did.
-        replay = _replay(brand=brand, key=idempotency_key, fingerprint=fingerprint)
-        if replay is None:
-            raise
-        return replay
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return _generation_request_atomic(brand=brand, idempotency_key=idempotency_key,
+                                                  fingerprint=fingerprint, data=data, now=now or timezone.now())
+        except IntegrityError:
+            # A concurrent request with the same key committed first: answer as it did.
+            replay = _replay(brand=brand, key=idempotency_key, fingerprint=fingerprint)
+            if replay is not None:
+                return replay
+            if attempt == 2:
+                raise
+            # Otherwise a watermark payload collided (≈ n / 2^40 per request with n generations
+            # stored): the whole transaction rolled back, so draw a new one and redo it.
+    raise AssertionError("unreachable")
 
 
 def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprint: str,
                                data: GenerationInput, now: datetime) -> Outcome:
     from ledger import services as ledger
 
-    contract = (Contract.objects.select_related("performer", "performer__union")
-                .filter(id=data.contract_id, brand=brand).first())
+    contract = Contract.objects.filter(id=data.contract_id, brand=brand).first()
     if contract is None:
         raise NotFound("No such contract.")
     request = policy.GenerationRequest(
@@ -117,7 +121,7 @@ def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprin
     decision = policy.evaluate(contract_policy_terms(contract=contract), request, now)
 
     generation = Generation(
-        contract=contract, brand=brand, performer=contract.performer, script=data.script,
+        contract=contract, brand=brand, performer_id=contract.performer_id, script=data.script,
         platform=data.platform, category=data.category, language=data.language, territory=data.territory,
         profile=data.profile, captions=data.captions, decision=decision.as_dict(), created_at=now,
         updated_at=now,
@@ -164,7 +168,8 @@ def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprin
             generation.status = GenerationStatus.QUEUED
         from provenance import watermark
 
-        _save_with_unique_payload(generation, watermark.new_payload)
+        generation.watermark_payload = watermark.new_payload()  # unique; a collision redoes the request
+        generation.save(force_insert=True)
         status, body = 202, {
             "id": generation.id, "status": generation.status, "contract": contract.id,
             "decision": decision.as_dict(),
@@ -178,19 +183,6 @@ def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprin
     IdempotencyRecord.objects.create(brand=brand, key=idempotency_key, request_hash=fingerprint,
                                      response_status=status, response_body=body, generation=generation)
     return Outcome(status, body, generation.id)
-
-
-def _save_with_unique_payload(generation: Generation, new_payload) -> None:
-    for _ in range(5):
-        generation.watermark_payload = new_payload()
-        try:
-            with transaction.atomic():
-                generation.save(force_insert=True)
-            return
-        except IntegrityError:
-            if Generation.objects.filter(id=generation.id).exists():
-                raise
-    raise RuntimeError("could not draw a unique watermark payload")
 
 
 def enqueue_render(generation_id: str) -> None:

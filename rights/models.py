@@ -125,6 +125,9 @@ class Contract(models.Model):
     requires_approval = models.BooleanField(default=False)
     notice_days = models.PositiveIntegerField(default=0)
     terms_hash = models.CharField(max_length=64, editable=False)
+    # The terms hash of the performer's consent, set with the Consent record in
+    # the same transaction: the policy engine reads it without another query.
+    consented_terms_hash = models.CharField(max_length=64, blank=True, editable=False)
 
     status = models.CharField(max_length=16, choices=ContractStatus.choices, default=ContractStatus.PROPOSED)
     status_reason = models.TextField(blank=True)

@@ -6,7 +6,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from rights import policy
-from rights.models import EXPIRED, Consent, Contract, ContractStatus, Party, PartyKind
+from rights.models import EXPIRED, Contract, ContractStatus, Party, PartyKind
 
 
 def contract_scope_q(party: Party, *, prefix: str = "") -> Q:
@@ -66,15 +66,6 @@ def party_visible_to(*, party: Party, viewer: Party) -> bool:
     ).exists()
 
 
-def contract_consent_hash(*, contract: Contract) -> str | None:
-    """The terms hash of the latest consent on record for the contract's current terms."""
-    consent = (
-        Consent.objects.filter(contract=contract, terms_hash=contract.terms_hash)
-        .order_by("-created_at").values_list("terms_hash", flat=True).first()
-    )
-    return consent
-
-
 def contract_policy_terms(*, contract: Contract) -> policy.ContractTerms:
     """A plain-data snapshot of a contract for the pure policy engine."""
     return policy.ContractTerms(
@@ -91,5 +82,5 @@ def contract_policy_terms(*, contract: Contract) -> policy.ContractTerms:
         renders_used=contract.renders_used,
         renders_held=contract.renders_held,
         terms_hash=contract.terms_hash,
-        consent_terms_hash=contract_consent_hash(contract=contract),
+        consent_terms_hash=contract.consented_terms_hash or None,
     )

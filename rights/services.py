@@ -277,7 +277,8 @@ def contract_transition(
         fields = ["status", "status_reason", "updated_at"]
         if action == ContractAction.ACCEPT:
             contract.accepted_at = now
-            fields.append("accepted_at")
+            contract.consented_terms_hash = contract.terms_hash
+            fields += ["accepted_at", "consented_terms_hash"]
         if action == ContractAction.TERMINATE:
             contract.terminated_at = now
             fields.append("terminated_at")

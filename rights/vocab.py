@@ -34,7 +34,12 @@ def _iso() -> dict[str, frozenset[str]]:
 
 
 def platforms() -> tuple[str, ...]:
-    extra = [p.strip().lower() for p in os.environ.get("DOPPEL_EXTRA_PLATFORMS", "").split(",") if p.strip()]
+    return _platforms(os.environ.get("DOPPEL_EXTRA_PLATFORMS", ""))
+
+
+@cache
+def _platforms(extra_setting: str) -> tuple[str, ...]:
+    extra = [p.strip().lower() for p in extra_setting.split(",") if p.strip()]
     return BASE_PLATFORMS + tuple(p for p in extra if p not in BASE_PLATFORMS)
 
 

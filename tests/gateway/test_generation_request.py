@@ -365,3 +365,19 @@ def test_concurrent_twins_with_one_key_make_one_generation(gen_body, cast):
     assert sorted(set(results)) <= [202, 409] and 202 in results
     assert Generation.objects.count() == 1
     assert Contract.objects.get(id=contract.id).renders_held == 1
+
+
+def test_a_watermark_payload_collision_redraws_and_writes_once(cast, contract, gen_body, monkeypatch):
+    import provenance.watermark as wm
+
+    first = post(cast.client("brand"), gen_body()).json()["id"]
+    taken = Generation.objects.get(id=first).watermark_payload
+    draws = iter([taken, taken + 1])  # the OS RNG repeats a payload once, then gives a fresh one
+    monkeypatch.setattr(wm.secrets, "randbits", lambda bits: next(draws))
+    resp = post(cast.client("brand"), gen_body(), key="collide")
+    assert resp.status_code == 202
+    gen = Generation.objects.get(id=resp.json()["id"])
+    assert gen.watermark_payload == taken + 1
+    contract.refresh_from_db()
+    assert contract.renders_held == 2  # the rolled-back first attempt left no hold behind
+    assert Hold.objects.count() == 2 and IdempotencyRecord.objects.count() == 2
