@@ -452,9 +452,11 @@ def main():
     parser.add_argument("--replay", type=float, default=0.10)
     parser.add_argument("--e2e-runs", type=int, default=3)
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--gunicorn", default="4x4,2x8",
+                        help="comma-separated WORKERSxTHREADS shapes to measure (first one runs the quota race)")
     args = parser.parse_args()
     args.dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    args.gunicorn = [(4, 4)]
+    args.gunicorn = [tuple(int(n) for n in shape.split("x")) for shape in args.gunicorn.split(",")]
     if args.quick:
         args.n, args.seconds, args.e2e_runs = 40, 8, 1
     parts = args.only or ["overhead", "throughput", "e2e"]

@@ -119,6 +119,11 @@ def _database() -> dict:
         }
     elif engine == "django.db.backends.postgresql":
         config.setdefault("OPTIONS", {})
+        if env_bool("DOPPEL_DB_PREPARED_STATEMENTS", True):
+            # Server-side binding lets psycopg prepare statements a connection
+            # repeats, sparing PostgreSQL a parse and a plan on the hot paths.
+            # Turn off behind PgBouncer < 1.21 in transaction pooling mode.
+            config["OPTIONS"].update({"server_side_binding": True, "prepare_threshold": 5})
     else:
         raise ImproperlyConfigured(
             f"DATABASE_URL uses {engine or 'an unknown engine'}; Doppel supports sqlite:// and postgres://"
