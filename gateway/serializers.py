@@ -22,16 +22,24 @@ def iso(value):
 class GenerationCreateInSerializer(StrictSerializer):
     contract = StrictCharField(max_length=32)
     script = StrictCharField(trim_whitespace=True)
-    platform = serializers.ChoiceField(choices=[])
-    category = serializers.ChoiceField(choices=vocab.CATEGORIES)
+    # Plain strings checked against the vocabularies (a ChoiceField is deep-copied
+    # with its choices on every request; this is the hottest endpoint).
+    platform = StrictCharField(max_length=32)
+    category = StrictCharField(max_length=32)
     language = StrictCharField(max_length=3)
     territory = StrictCharField(max_length=2)
     profile = StrictCharField(max_length=32, required=False)
     captions = StrictBooleanField(required=False, default=True)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["platform"].choices = vocab.platforms()
+    def validate_platform(self, value: str) -> str:
+        if value not in vocab.platforms():
+            raise serializers.ValidationError(f"Unknown platform; one of: {', '.join(vocab.platforms())}.")
+        return value
+
+    def validate_category(self, value: str) -> str:
+        if value not in vocab.CATEGORY_SET:
+            raise serializers.ValidationError(f"Unknown category; one of: {', '.join(vocab.CATEGORIES)}.")
+        return value
 
     def validate_script(self, value: str) -> str:
         limit = settings.DOPPEL_MAX_SCRIPT_CHARS

@@ -24,6 +24,8 @@ CATEGORIES = (
     "religious", "adult", "crypto_investment", "pharmaceuticals", "weight_loss", "dating",
 )
 
+CATEGORY_SET = frozenset(CATEGORIES)
+
 PARTY_KINDS = ("brand", "performer", "union")
 
 
