@@ -263,7 +263,7 @@ class Load:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         while time.monotonic() < stop_at:
             with self.lock:
-                replay = self.sent_keys and rnd.random() < self.replay_share
+                replay = bool(self.sent_keys) and rnd.random() < self.replay_share
                 key, contract = rnd.choice(self.sent_keys) if replay else (str(uuid.uuid4()),
                                                                             rnd.choice(self.contracts))
             t = time.perf_counter()
