@@ -31,10 +31,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from gateway.models import TERMINAL, Generation, GenerationStatus
-from gateway.services import _on_commit_webhook, _policy_request, _release
+from gateway.services import _on_commit_webhook, _release, cancel_for_policy, generation_recheck
 from rights import policy
 from rights.models import Party
-from rights.selectors import contract_policy_terms
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +54,6 @@ def _lease_seconds() -> int:
     return int(settings.Q_CLUSTER["timeout"])
 
 
-def _recheck(gen: Generation, now) -> policy.Decision:
-    return policy.evaluate(contract_policy_terms(contract=gen.contract), _policy_request(gen), now,
-                           quota_reserved=True)
-
-
 def _claim(generation_id: str) -> tuple[Generation, int] | None:
     now = timezone.now()
     with transaction.atomic():
@@ -71,12 +65,9 @@ def _claim(generation_id: str) -> tuple[Generation, int] | None:
                 and gen.lease_until > now:
             log.info("generation %s is leased by %s until %s; skipping", gen.id, gen.worker, gen.lease_until)
             return None
-        decision = _recheck(gen, now)
+        decision = generation_recheck(gen, now)
         if not decision.allowed:
-            gen.decision = decision.as_dict()
-            gen.save(update_fields=["decision"])
-            _release(generation=gen, status=GenerationStatus.CANCELLED, code="policy_changed",
-                     message="; ".join(c.message for c in decision.reasons), now=now)
+            cancel_for_policy(generation=gen, decision=decision, now=now)
             return None
         gen.attempts += 1
         gen.status = GenerationStatus.RENDERING
@@ -211,7 +202,7 @@ def _deliver(gen: Generation, token: int, result, path: Path, digest: str, size:
         locked = _lock_fenced(gen.id, token)
         # Re-check before delivery, atomically with the charge: a suspension or
         # termination during the render cancels the job and voids the hold.
-        decision = _recheck(locked, now)
+        decision = generation_recheck(locked, now)
         if decision.allowed:
             txn = ledger.hold_post(hold=locked.hold_id, duration_s=result.duration_s,
                                    idempotency_key=f"post:{gen.id}")
@@ -231,8 +222,5 @@ def _deliver(gen: Generation, token: int, result, path: Path, digest: str, size:
                 "duration_s", "frames", "render_timings", "lease_until", "delivered_at", "updated_at"])
             _on_commit_webhook(locked, "generation.delivered")
         else:
-            locked.decision = decision.as_dict()
-            locked.save(update_fields=["decision"])
-            _release(generation=locked, status=GenerationStatus.CANCELLED, code="policy_changed",
-                     message="; ".join(c.message for c in decision.reasons), now=now)
+            cancel_for_policy(generation=locked, decision=decision, now=now)
     return decision

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from gateway.models import Generation
-from rights.models import Party, PartyKind
-
-
-def generation_scope_q(party: Party) -> Q:
-    if party.kind == PartyKind.BRAND:
-        return Q(brand_id=party.id)
-    if party.kind == PartyKind.PERFORMER:
-        return Q(performer_id=party.id)
-    if party.kind == PartyKind.UNION:
-        return Q(performer__union_id=party.id)
-    return Q(pk__in=[])
+from rights.models import Party
+from rights.selectors import likeness_scope_q
 
 
 def generation_list(*, party: Party, status: str | None = None, contract: str | None = None) -> QuerySet:
-    qs = Generation.objects.filter(generation_scope_q(party)).select_related("ledger_transaction")
+    qs = Generation.objects.filter(likeness_scope_q(party)).select_related("ledger_transaction")
     if status:
         qs = qs.filter(status=status)
     if contract:
@@ -28,7 +19,7 @@ def generation_list(*, party: Party, status: str | None = None, contract: str | 
 
 
 def generation_get(*, party: Party, generation_id: str) -> Generation | None:
-    return (Generation.objects.filter(generation_scope_q(party), id=generation_id)
+    return (Generation.objects.filter(likeness_scope_q(party), id=generation_id)
             .select_related("ledger_transaction", "contract").first())
 
 

@@ -201,10 +201,10 @@ def _on_commit_webhook(generation: Generation, event: str) -> None:
 
 
 def _locked_generation(*, generation_id: str, viewer: Party) -> Generation:
-    from gateway.selectors import generation_scope_q
+    from rights.selectors import likeness_scope_q
 
     gen = (Generation.objects.select_for_update(of=("self",)).select_related("contract")
-           .filter(generation_scope_q(viewer), id=generation_id).first())
+           .filter(likeness_scope_q(viewer), id=generation_id).first())
     if gen is None:
         raise NotFound()
     return gen
@@ -229,26 +229,44 @@ def _release(*, generation: Generation, status: str, code: str, message: str, no
         _on_commit_webhook(generation, event)
 
 
+def generation_recheck(generation: Generation, now: datetime) -> policy.Decision:
+    """Re-evaluate an accepted generation against its contract as it is now
+    (its own quota unit is already held)."""
+    return policy.evaluate(contract_policy_terms(contract=generation.contract), _policy_request(generation), now,
+                           quota_reserved=True)
+
+
+def cancel_for_policy(*, generation: Generation, decision: policy.Decision, now: datetime) -> None:
+    """The contract no longer allows this generation (a strike, a termination,
+    an expiry): record why, void the hold, charge nothing."""
+    generation.decision = decision.as_dict()
+    generation.save(update_fields=["decision"])
+    _release(generation=generation, status=GenerationStatus.CANCELLED, code="policy_changed",
+             message="; ".join(c.message for c in decision.reasons), now=now)
+
+
+def _awaiting_decision(*, generation_id: str, performer: Party, verb: str) -> Generation:
+    gen = _locked_generation(generation_id=generation_id, viewer=performer)
+    if performer.kind != PartyKind.PERFORMER or gen.performer_id != performer.id:
+        raise Forbidden(f"Only the performer {verb}s their generations.")
+    if gen.status != GenerationStatus.AWAITING_APPROVAL:
+        raise InvalidState(f"Cannot {verb} a generation that is {gen.status}.", status=gen.status)
+    return gen
+
+
 def generation_approve(*, generation_id: str, performer: Party, now: datetime | None = None) -> Generation:
     now = now or timezone.now()
     with transaction.atomic():
-        gen = _locked_generation(generation_id=generation_id, viewer=performer)
-        if performer.kind != PartyKind.PERFORMER or gen.performer_id != performer.id:
-            raise Forbidden("Only the performer approves their generations.")
-        if gen.status != GenerationStatus.AWAITING_APPROVAL:
-            raise InvalidState(f"Cannot approve a generation that is {gen.status}.", status=gen.status)
+        gen = _awaiting_decision(generation_id=generation_id, performer=performer, verb="approve")
         gen.decided_by, gen.decided_at, gen.updated_at = performer, now, now
+        gen.save(update_fields=["decided_by", "decided_at", "updated_at"])
         # The contract may have changed while the script waited for approval.
-        decision = policy.evaluate(contract_policy_terms(contract=gen.contract), _policy_request(gen), now,
-                                   quota_reserved=True)
+        decision = generation_recheck(gen, now)
         if not decision.allowed:
-            gen.decision = decision.as_dict()
-            gen.save(update_fields=["decided_by", "decided_at", "decision"])
-            _release(generation=gen, status=GenerationStatus.CANCELLED, code="policy_changed",
-                     message="; ".join(c.message for c in decision.reasons), now=now)
+            cancel_for_policy(generation=gen, decision=decision, now=now)
             return gen
         gen.status = GenerationStatus.QUEUED
-        gen.save(update_fields=["status", "decided_by", "decided_at", "updated_at"])
+        gen.save(update_fields=["status"])
         enqueue_render(gen.id)
     return gen
 
@@ -257,11 +275,7 @@ def generation_reject(*, generation_id: str, performer: Party, reason: str = "",
                       now: datetime | None = None) -> Generation:
     now = now or timezone.now()
     with transaction.atomic():
-        gen = _locked_generation(generation_id=generation_id, viewer=performer)
-        if performer.kind != PartyKind.PERFORMER or gen.performer_id != performer.id:
-            raise Forbidden("Only the performer rejects their generations.")
-        if gen.status != GenerationStatus.AWAITING_APPROVAL:
-            raise InvalidState(f"Cannot reject a generation that is {gen.status}.", status=gen.status)
+        gen = _awaiting_decision(generation_id=generation_id, performer=performer, verb="reject")
         gen.decided_by, gen.decided_at = performer, now
         gen.save(update_fields=["decided_by", "decided_at"])
         _release(generation=gen, status=GenerationStatus.REJECTED, code="rejected_by_performer",

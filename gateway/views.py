@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
@@ -25,17 +23,15 @@ from gateway.serializers import (
 )
 from rights.api_common import (
     Forbidden,
-    InvalidRequest,
     NotFound,
-    PayloadTooLarge,
     error_body,
+    idempotency_key_header,
     paginated_response,
+    single_upload,
 )
 from rights.models import PartyKind
 from rights.serializers import ReasonInSerializer
 from rights.views import ERRORS, query_params
-
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 GENERATION_EXAMPLE = OpenApiExample("A TikTok ad", value={
     "contract": "ctr_…", "script": "Crack open an ice-cold Fizzly and taste the summer.",
@@ -59,10 +55,7 @@ class GenerationListCreateApi(APIView):
         if request.user.kind != PartyKind.BRAND:
             raise Forbidden("Only brands request generations.")
         limits.rate_limit_hit(brand=request.user)
-        key = request.headers.get("Idempotency-Key", "")
-        if not _IDEMPOTENCY_KEY.match(key):
-            raise InvalidRequest("An Idempotency-Key header (1-255 visible ASCII characters) is required.",
-                                 fields={"Idempotency-Key": ["Required: 1-255 visible ASCII characters."]})
+        key = idempotency_key_header(request)
         ser = GenerationCreateInSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         d = ser.validated_data
@@ -178,21 +171,7 @@ class VerifyApi(APIView):
         from provenance.media import MediaError
         from provenance.verify import verify_file
 
-        limit = settings.DOPPEL_MAX_UPLOAD_BYTES
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = 0
-        if declared > limit + 64 * 1024:
-            raise PayloadTooLarge(f"The upload exceeds {limit} bytes.", limit=limit)
-        upload = request.FILES.get("file")
-        if upload is None:
-            raise InvalidRequest(fields={"file": ["Upload the file as multipart field 'file'."]})
-        extra = sorted(set(request.data.keys()) - {"file"})
-        if extra:
-            raise InvalidRequest(fields={k: ["Unknown field."] for k in extra})
-        if upload.size > limit:
-            raise PayloadTooLarge(f"The upload exceeds {limit} bytes.", limit=limit)
+        upload = single_upload(request, field="file", limit=settings.DOPPEL_MAX_UPLOAD_BYTES, noun="file")
         try:
             report = verify_file(data=upload.read(), filename=upload.name,
                                  resolve_payload=lambda p: selectors.generation_by_payload(payload=p))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import re
 from collections.abc import Iterator
 
 from django.http import StreamingHttpResponse
@@ -27,11 +26,16 @@ from ledger.serializers import (
     TreeHeadOutSerializer,
     UsageQuerySerializer,
 )
-from rights.api_common import ApiError, InvalidRequest, NotFound, paginated_response
+from rights.api_common import (
+    ApiError,
+    InvalidRequest,
+    NotFound,
+    idempotency_key_header,
+    paginated_response,
+)
 from rights.models import PartyKind
 from rights.views import ERRORS, query_params
 
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 # How long a client should wait before asking again for a proof not yet in the log.
 RETRY_AFTER_S = 2
 
@@ -218,10 +222,7 @@ class SaleCreateApi(APIView):
                     "Replaying the key with the same body returns the same transaction.",
     )
     def post(self, request):
-        key = request.headers.get("Idempotency-Key", "")
-        if not _IDEMPOTENCY_KEY.match(key):
-            raise InvalidRequest("An Idempotency-Key header (1-255 visible ASCII characters) is required.",
-                                 fields={"Idempotency-Key": ["Required: 1-255 visible ASCII characters."]})
+        key = idempotency_key_header(request)
         ser = SaleCreateInSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         data = ser.validated_data

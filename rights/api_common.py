@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from django.conf import settings
@@ -167,20 +168,51 @@ def parse_json_bytes(data: bytes) -> Any:
         raise exceptions.ParseError(f"Malformed JSON: {exc}") from None
 
 
+def declared_length(request) -> int:
+    """The request's Content-Length, 0 when absent or garbled (the body read is bounded anyway)."""
+    try:
+        return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
+    except ValueError:
+        return 0
+
+
 class LimitedJSONParser(BaseParser):
     media_type = "application/json"
 
     def parse(self, stream, media_type=None, parser_context=None):
         request = (parser_context or {}).get("request")
         limit = settings.DOPPEL_MAX_JSON_BYTES
-        if request is not None:
-            try:
-                declared = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                declared = 0
-            if declared > limit:
-                raise PayloadTooLarge(f"The request body exceeds {limit} bytes.", limit=limit)
+        if request is not None and declared_length(request) > limit:
+            raise PayloadTooLarge(f"The request body exceeds {limit} bytes.", limit=limit)
         return parse_json_bytes(read_limited(stream, limit))
+
+
+def single_upload(request, *, field: str, limit: int, noun: str):
+    """The one file of a multipart request: refused early when oversized (413),
+    missing, or accompanied by unknown fields (400)."""
+    if declared_length(request) > limit + 64 * 1024:  # room for the multipart framing
+        raise PayloadTooLarge(f"The {noun} exceeds {limit} bytes.", limit=limit)
+    upload = request.FILES.get(field)
+    if upload is None:
+        raise InvalidRequest(fields={field: [f"Upload the {noun} as multipart field '{field}'."]})
+    extra = sorted(set(request.data.keys()) - {field})
+    if extra:
+        raise InvalidRequest(fields={k: ["Unknown field."] for k in extra})
+    if upload.size > limit:
+        raise PayloadTooLarge(f"The {noun} exceeds {limit} bytes.", limit=limit)
+    return upload
+
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def idempotency_key_header(request) -> str:
+    """The required Idempotency-Key header: 1-255 visible ASCII characters, else 400."""
+    key = request.headers.get("Idempotency-Key", "")
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise InvalidRequest("An Idempotency-Key header (1-255 visible ASCII characters) is required.",
+                             fields={"Idempotency-Key": ["Required: 1-255 visible ASCII characters."]})
+    return key
 
 
 # --- serializers ------------------------------------------------------------------

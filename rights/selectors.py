@@ -9,14 +9,16 @@ from rights import policy
 from rights.models import EXPIRED, Contract, ContractStatus, Party, PartyKind
 
 
-def contract_scope_q(party: Party, *, prefix: str = "") -> Q:
-    """The Q filter of contracts ``party`` may see (prefix: a relation path to Contract)."""
+def likeness_scope_q(party: Party) -> Q:
+    """What ``party`` may see of any model with ``brand`` and ``performer``
+    foreign keys (contracts, generations): a brand its own, a performer theirs,
+    a union its members'."""
     if party.kind == PartyKind.BRAND:
-        return Q(**{f"{prefix}brand_id": party.id})
+        return Q(brand_id=party.id)
     if party.kind == PartyKind.PERFORMER:
-        return Q(**{f"{prefix}performer_id": party.id})
+        return Q(performer_id=party.id)
     if party.kind == PartyKind.UNION:
-        return Q(**{f"{prefix}performer__union_id": party.id})
+        return Q(performer__union_id=party.id)
     return Q(pk__in=[])
 
 
@@ -32,7 +34,7 @@ def contract_visible_to(*, contract: Contract, party: Party) -> bool:
 
 def contract_list(*, party: Party, status: str | None = None, performer: str | None = None,
                   brand: str | None = None) -> QuerySet[Contract]:
-    qs = Contract.objects.filter(contract_scope_q(party)).select_related("performer", "brand")
+    qs = Contract.objects.filter(likeness_scope_q(party)).select_related("performer", "brand")
     if status == EXPIRED:
         qs = qs.filter(valid_until__lte=timezone.now()).exclude(status=ContractStatus.TERMINATED)
     elif status == ContractStatus.TERMINATED:
@@ -49,7 +51,7 @@ def contract_list(*, party: Party, status: str | None = None, performer: str | N
 
 def contract_get(*, party: Party, contract_id: str) -> Contract | None:
     return (
-        Contract.objects.filter(contract_scope_q(party), id=contract_id)
+        Contract.objects.filter(likeness_scope_q(party), id=contract_id)
         .select_related("performer", "brand", "performer__union")
         .first()
     )

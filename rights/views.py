@@ -14,8 +14,8 @@ from rights.api_common import (
     Forbidden,
     InvalidRequest,
     NotFound,
-    PayloadTooLarge,
     paginated_response,
+    single_upload,
 )
 from rights.models import ApiKey, Party, PartyKind
 from rights.serializers import (
@@ -181,21 +181,8 @@ class PortraitUploadApi(APIView):
     def post(self, request):
         if request.user.kind != PartyKind.PERFORMER:
             raise Forbidden("Only performers have portraits.")
-        limit = settings.DOPPEL_MAX_PORTRAIT_BYTES
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = 0
-        if declared > limit + 64 * 1024:
-            raise PayloadTooLarge(f"The portrait exceeds {limit} bytes.", limit=limit)
-        upload = request.FILES.get("portrait")
-        if upload is None:
-            raise InvalidRequest(fields={"portrait": ["Upload the image as multipart field 'portrait'."]})
-        extra = sorted(set(request.data.keys()) - {"portrait"})
-        if extra:
-            raise InvalidRequest(fields={k: ["Unknown field."] for k in extra})
-        if upload.size > limit:
-            raise PayloadTooLarge(f"The portrait exceeds {limit} bytes.", limit=limit)
+        upload = single_upload(request, field="portrait", limit=settings.DOPPEL_MAX_PORTRAIT_BYTES,
+                               noun="portrait")
         party = services.performer_portrait_set(performer=request.user, image=upload.read())
         return Response(PartyOutSerializer(party).data)
 
