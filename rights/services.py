@@ -70,17 +70,22 @@ def portrait_analyze(*, image: bytes) -> dict:
         ) from None
 
 
-def performer_portrait_set(*, performer: Party, image: bytes, filename: str = "portrait.jpg") -> Party:
+def _portrait_store(*, performer: Party, image: bytes, landmarks: dict) -> None:
+    """Write an analysed portrait (file named by its hash) and its landmarks. Inside a transaction."""
+    digest = hashlib.sha256(image).hexdigest()
+    suffix = ".png" if image[:8] == b"\x89PNG\r\n\x1a\n" else ".jpg"
+    performer.portrait.save(f"{performer.id}-{digest[:12]}{suffix}", ContentFile(image), save=False)
+    performer.portrait_sha256 = digest
+    performer.landmarks = landmarks
+    performer.save(update_fields=["portrait", "portrait_sha256", "landmarks"])
+
+
+def performer_portrait_set(*, performer: Party, image: bytes) -> Party:
     if performer.kind != PartyKind.PERFORMER:
         raise InvalidRequest("Only performers have portraits.", fields={"portrait": ["Not a performer."]})
     landmarks = portrait_analyze(image=image)  # before any write: a bad image changes nothing
-    digest = hashlib.sha256(image).hexdigest()
-    suffix = ".png" if image[:8] == b"\x89PNG\r\n\x1a\n" else ".jpg"
     with transaction.atomic():
-        performer.portrait.save(f"{performer.id}-{digest[:12]}{suffix}", ContentFile(image), save=False)
-        performer.portrait_sha256 = digest
-        performer.landmarks = landmarks
-        performer.save(update_fields=["portrait", "portrait_sha256", "landmarks"])
+        _portrait_store(performer=performer, image=image, landmarks=landmarks)
     return performer
 
 
@@ -115,15 +120,9 @@ def party_create(
     landmarks = portrait_analyze(image=portrait) if portrait else None
     with transaction.atomic():
         party = Party.objects.create(
-            kind=kind, name=name, union=union, voice=voice, pension_health_bps=pension_health_bps,
-            landmarks=landmarks,
-        )
+            kind=kind, name=name, union=union, voice=voice, pension_health_bps=pension_health_bps)
         if portrait:
-            digest = hashlib.sha256(portrait).hexdigest()
-            suffix = ".png" if portrait[:8] == b"\x89PNG\r\n\x1a\n" else ".jpg"
-            party.portrait.save(f"{party.id}-{digest[:12]}{suffix}", ContentFile(portrait), save=False)
-            party.portrait_sha256 = digest
-            party.save(update_fields=["portrait", "portrait_sha256"])
+            _portrait_store(performer=party, image=portrait, landmarks=landmarks)
         issued = api_key_issue(party=party, name=key_name)
     return party, issued
 

@@ -116,3 +116,19 @@ def test_portrait_upload_size_limit(cast, settings):
         "/api/v1/parties/me/portrait", data={"portrait": SimpleUploadedFile("x.jpg", b"\xff" * 5000)},
         format="multipart")
     assert resp.status_code == 413 and resp.json()["error"]["code"] == "payload_too_large"
+
+
+def test_a_performer_uploads_a_real_portrait(cast, astronaut_jpeg):
+    import hashlib
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    resp = cast.client("performer").post(
+        "/api/v1/parties/me/portrait", data={"portrait": SimpleUploadedFile("face.jpg", astronaut_jpeg)},
+        format="multipart")
+    assert resp.status_code == 200, resp.content
+    assert resp.json()["portrait"] == {"sha256": hashlib.sha256(astronaut_jpeg).hexdigest(), "has_landmarks": True}
+    cast.performer.refresh_from_db()
+    assert cast.performer.portrait.read() == astronaut_jpeg
+    assert len(cast.performer.landmarks["landmarks"]) == 478  # MediaPipe FaceMesh with refined irises
+    assert cast.performer.landmarks["image_sha256"] == hashlib.sha256(astronaut_jpeg).hexdigest()
