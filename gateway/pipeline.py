@@ -31,7 +31,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gateway.models import TERMINAL, Generation, GenerationStatus
-from gateway.services import _on_commit_webhook, _release, cancel_for_policy, generation_recheck
+from gateway.services import _emit_webhook, _release, cancel_for_policy, generation_recheck
 from rights import policy
 from rights.models import Party
 
@@ -220,7 +220,7 @@ def _deliver(gen: Generation, token: int, result, path: Path, digest: str, size:
             locked.save(update_fields=[
                 "ledger_transaction", "status", "progress", "asset_path", "asset_sha256", "asset_bytes",
                 "duration_s", "frames", "render_timings", "lease_until", "delivered_at", "updated_at"])
-            _on_commit_webhook(locked, "generation.delivered")
+            _emit_webhook(locked, "generation.delivered")
         else:
             cancel_for_policy(generation=locked, decision=decision, now=now)
     return decision

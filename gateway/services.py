@@ -2,7 +2,8 @@
 
 ``generation_request`` runs in one database transaction: the idempotency
 record, the policy decision, the generation row and the ledger hold commit
-together or not at all; the render task is enqueued on commit.
+together or not at all, and so does the render task with the ORM broker
+(``gateway.queue``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from gateway.models import TERMINAL, Generation, GenerationStatus, IdempotencyRe
 from gateway.queue import enqueue
 from rights import policy
 from rights.api_common import ApiError, Forbidden, InvalidState, NotFound, error_body
-from rights.models import ApiKey, Contract, Party, PartyKind
+from rights.models import Contract, Party, PartyKind
 from rights.selectors import contract_policy_terms
 from rights.terms import canonical_json
 
@@ -76,7 +77,6 @@ def _replay(*, brand: Party, key: str, fingerprint: str) -> Outcome | None:
 def generation_request(
     *,
     brand: Party,
-    api_key: ApiKey | None,
     idempotency_key: str,
     fingerprint: str,
     data: GenerationInput,
@@ -131,7 +131,7 @@ def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprin
         if contract.requires_approval:
             hold_ttl += timedelta(seconds=settings.DOPPEL_APPROVAL_TTL_S)
         try:
-            # No savepoint needed: a refused hold writes nothing (a conditional UPDATE of 0 rows).
+            # A refusal rolls back only hold_create's own savepoint; this transaction goes on.
             generation.hold = ledger.hold_create(
                 contract=contract, reference=generation.id, idempotency_key=f"hold:{generation.id}",
                 expected_seconds=max(1.0, len(data.script) / CHARS_PER_SECOND),
@@ -159,7 +159,7 @@ def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprin
         status, body = 403, error_body(
             "policy_denied", "The contract does not allow this use of the likeness.",
             reasons=decision.reasons_as_dicts(), generation=generation.id)
-        _on_commit_webhook(generation, "generation.denied")
+        _emit_webhook(generation, "generation.denied")
     else:
         if contract.requires_approval:
             generation.status = GenerationStatus.AWAITING_APPROVAL
@@ -191,7 +191,7 @@ def enqueue_render(generation_id: str) -> None:
             group="render")
 
 
-def _on_commit_webhook(generation: Generation, event: str) -> None:
+def _emit_webhook(generation: Generation, event: str) -> None:
     from gateway import webhooks
 
     webhooks.event_emit(generation=generation, event=event)
@@ -226,7 +226,7 @@ def _release(*, generation: Generation, status: str, code: str, message: str, no
     event = {GenerationStatus.REJECTED: "generation.rejected", GenerationStatus.FAILED: "generation.failed",
              GenerationStatus.CANCELLED: "generation.cancelled"}.get(status)
     if event:
-        _on_commit_webhook(generation, event)
+        _emit_webhook(generation, event)
 
 
 def generation_recheck(generation: Generation, now: datetime) -> policy.Decision:
@@ -346,7 +346,7 @@ def generations_reconcile(*, now: datetime | None = None, stale_after_s: int = 1
             gen.failure_message = "The quota hold expired before the render was delivered; nothing was charged."
             gen.updated_at, gen.lease_until = now, None
             gen.save(update_fields=["status", "failure_code", "failure_message", "updated_at", "lease_until"])
-            _on_commit_webhook(gen, "generation.failed")
+            _emit_webhook(gen, "generation.failed")
             failed += 1
     stale = list(Generation.objects.filter(
         status=GenerationStatus.QUEUED, updated_at__lt=now - timedelta(seconds=stale_after_s),

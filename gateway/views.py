@@ -60,7 +60,7 @@ class GenerationListCreateApi(APIView):
         ser.is_valid(raise_exception=True)
         d = ser.validated_data
         outcome = services.generation_request(
-            brand=request.user, api_key=request.auth, idempotency_key=key,
+            brand=request.user, idempotency_key=key,
             fingerprint=services.request_fingerprint(request.data),
             data=services.GenerationInput(
                 contract_id=d["contract"], script=d["script"], platform=d["platform"], category=d["category"],
