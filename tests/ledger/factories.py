@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from rights.auth import generate_key, hash_key
 from rights.models import ApiKey, Contract, ContractStatus, Party
+from tests.factories import client_for
 
 _seq = itertools.count(1)
 
@@ -37,13 +38,6 @@ def make_contract(*, performer: Party, brand: Party, currency: str = "USD", per_
         max_renders=max_renders, terms_hash=f"terms-{next(_seq)}", status=ContractStatus.ACTIVE,
         accepted_at=now - timedelta(days=30),
     )
-
-
-def client_for(raw_key: str | None) -> APIClient:
-    client = APIClient()
-    if raw_key:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
-    return client
 
 
 @dataclass
