@@ -189,11 +189,11 @@ DOPPEL_WEBHOOK_MAX_ATTEMPTS = env_int("DOPPEL_WEBHOOK_MAX_ATTEMPTS", 8, minimum=
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rights.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rights.auth.IsParty"],
-    "DEFAULT_PARSER_CLASSES": ["rights.api_common.LimitedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["common.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PAGINATION_CLASS": "rights.api_common.CursorishPagination",
+    "DEFAULT_PAGINATION_CLASS": "common.api.pagination.CursorishPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "rights.api_common.exception_handler",
+    "EXCEPTION_HANDLER": "common.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from common.admin import ReadOnlyAdmin
 from gateway.models import (
     Generation,
     IdempotencyRecord,
@@ -13,7 +14,6 @@ from gateway.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from rights.admin import ReadOnlyAdmin
 
 
 @admin.register(Generation)

@@ -1,4 +1,4 @@
-from rights.ids import new_id
+from common.ids import new_id
 
 
 def new_generation_id() -> str:

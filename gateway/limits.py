@@ -8,16 +8,11 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from gateway.exceptions import LimitExceeded
 from gateway.models import IN_FLIGHT, Generation, RateWindow
-from rights.api_common import ApiError
 from rights.models import Party
 
 WINDOW = timedelta(minutes=1)
-
-
-class RateLimited(ApiError):
-    status_code = 429
-    code = "rate_limited"
 
 
 def _window_start(now: datetime) -> datetime:
@@ -25,7 +20,7 @@ def _window_start(now: datetime) -> datetime:
 
 
 def rate_limit_hit(*, brand: Party, now: datetime | None = None, limit: int | None = None) -> int:
-    """Count one request in the brand's current window; raise RateLimited beyond the limit."""
+    """Count one request in the brand's current window; raise LimitExceeded beyond the limit."""
     now = now or timezone.now()
     limit = limit or settings.DOPPEL_RATE_LIMIT_PER_MINUTE
     start = _window_start(now)
@@ -39,7 +34,7 @@ def rate_limit_hit(*, brand: Party, now: datetime | None = None, limit: int | No
             count = _increment(brand.id, start)
     if count and count > limit:
         retry_after = max(1, int((start + WINDOW - now).total_seconds()) + 1)
-        raise RateLimited(
+        raise LimitExceeded(
             f"More than {limit} generation requests in a minute; retry in {retry_after} s.",
             retry_after=retry_after, limit=limit,
         )
@@ -60,7 +55,7 @@ def inflight_check(*, brand: Party, limit: int | None = None) -> None:
     limit = limit or settings.DOPPEL_MAX_INFLIGHT_PER_BRAND
     inflight = Generation.objects.filter(brand=brand, status__in=IN_FLIGHT).count()
     if inflight >= limit:
-        raise RateLimited(
+        raise LimitExceeded(
             f"{inflight} generations are already in flight (limit {limit}); wait for some to finish.",
             retry_after=5, limit=limit, in_flight=inflight,
         )

@@ -8,9 +8,11 @@ from django.conf import settings
 from django.urls import reverse
 from rest_framework import serializers
 
+from common.api.fields import StrictBooleanField, StrictCharField
+from common.api.serializers import StrictSerializer
+from common.errors import PayloadTooLarge
 from gateway.models import Generation
 from rights import vocab
-from rights.api_common import PayloadTooLarge, StrictBooleanField, StrictCharField, StrictSerializer
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 

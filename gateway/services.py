@@ -16,21 +16,22 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from common.api.exceptions import error_body
+from gateway.exceptions import (
+    GenerationForbidden,
+    GenerationNotFound,
+    GenerationStateError,
+    RequestReplayConflict,
+)
 from gateway.models import TERMINAL, Generation, GenerationStatus, IdempotencyRecord
 from gateway.queue import enqueue
 from rights import policy
-from rights.api_common import ApiError, Forbidden, InvalidState, NotFound, error_body
 from rights.models import Contract, Party, PartyKind
 from rights.selectors import contract_policy_terms
 from rights.terms import canonical_json
 
 # English speech runs at roughly 14 characters a second: the hold's expected length.
 CHARS_PER_SECOND = 14.0
-
-
-class IdempotencyConflict(ApiError):
-    status_code = 409
-    code = "idempotency_conflict"
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def _replay(*, brand: Party, key: str, fingerprint: str) -> Outcome | None:
         record.delete()  # expired: the key may be used afresh
         return None
     if record.request_hash != fingerprint:
-        raise IdempotencyConflict(
+        raise RequestReplayConflict(
             "This Idempotency-Key was already used with a different request body.",
             original_generation=record.generation_id,
         )
@@ -86,7 +87,7 @@ def generation_request(
     from gateway.limits import inflight_check
 
     if brand.kind != PartyKind.BRAND:
-        raise Forbidden("Only brands request generations.")
+        raise GenerationForbidden("Only brands request generations.")
     replay = _replay(brand=brand, key=idempotency_key, fingerprint=fingerprint)
     if replay is not None:
         return replay
@@ -114,7 +115,7 @@ def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprin
 
     contract = Contract.objects.filter(id=data.contract_id, brand=brand).first()
     if contract is None:
-        raise NotFound("No such contract.")
+        raise GenerationNotFound("No such contract.")
     request = policy.GenerationRequest(
         brand_id=brand.id, script=data.script, platform=data.platform, category=data.category,
         language=data.language, territory=data.territory)
@@ -206,7 +207,7 @@ def _locked_generation(*, generation_id: str, viewer: Party) -> Generation:
     gen = (Generation.objects.select_for_update(of=("self",)).select_related("contract")
            .filter(likeness_scope_q(viewer), id=generation_id).first())
     if gen is None:
-        raise NotFound()
+        raise GenerationNotFound()
     return gen
 
 
@@ -248,9 +249,9 @@ def cancel_for_policy(*, generation: Generation, decision: policy.Decision, now:
 def _awaiting_decision(*, generation_id: str, performer: Party, verb: str) -> Generation:
     gen = _locked_generation(generation_id=generation_id, viewer=performer)
     if performer.kind != PartyKind.PERFORMER or gen.performer_id != performer.id:
-        raise Forbidden(f"Only the performer {verb}s their generations.")
+        raise GenerationForbidden(f"Only the performer {verb}s their generations.")
     if gen.status != GenerationStatus.AWAITING_APPROVAL:
-        raise InvalidState(f"Cannot {verb} a generation that is {gen.status}.", status=gen.status)
+        raise GenerationStateError(f"Cannot {verb} a generation that is {gen.status}.", status=gen.status)
     return gen
 
 
@@ -289,9 +290,9 @@ def generation_cancel(*, generation_id: str, brand: Party, now: datetime | None 
     with transaction.atomic():
         gen = _locked_generation(generation_id=generation_id, viewer=brand)
         if brand.kind != PartyKind.BRAND:
-            raise Forbidden("Only the requesting brand cancels a generation.")
+            raise GenerationForbidden("Only the requesting brand cancels a generation.")
         if gen.status not in (GenerationStatus.QUEUED, GenerationStatus.AWAITING_APPROVAL):
-            raise InvalidState(f"Cannot cancel a generation that is {gen.status}.", status=gen.status)
+            raise GenerationStateError(f"Cannot cancel a generation that is {gen.status}.", status=gen.status)
         _release(generation=gen, status=GenerationStatus.CANCELLED, code="cancelled_by_brand",
                  message="The brand cancelled the request.", now=now)
     return gen

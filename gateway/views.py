@@ -10,6 +10,12 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api.exceptions import error_body
+from common.api.pagination import paginated_response
+from common.api.requests import idempotency_key_header, query_params, single_upload
+from common.api.schema import ERRORS
+from common.api.serializers import ReasonInSerializer
+from common.errors import Forbidden, NotFound
 from gateway import limits, selectors, services, webhooks
 from gateway.models import WebhookDelivery, WebhookEndpoint
 from gateway.pipeline import assets_dir
@@ -21,17 +27,7 @@ from gateway.serializers import (
     generation_representation,
     iso,
 )
-from rights.api_common import (
-    Forbidden,
-    NotFound,
-    error_body,
-    idempotency_key_header,
-    paginated_response,
-    single_upload,
-)
 from rights.models import PartyKind
-from rights.serializers import ReasonInSerializer
-from rights.views import ERRORS, query_params
 
 GENERATION_EXAMPLE = OpenApiExample("A TikTok ad", value={
     "contract": "ctr_…", "script": "Crack open an ice-cold Fizzly and taste the summer.",

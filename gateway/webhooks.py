@@ -29,9 +29,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from common.errors import InvalidRequest
 from gateway.models import DeliveryStatus, Generation, WebhookDelivery, WebhookEndpoint
 from gateway.queue import enqueue
-from rights.api_common import InvalidRequest
 from rights.models import Party
 
 EVENTS = ("generation.delivered", "generation.denied", "generation.failed", "generation.rejected",

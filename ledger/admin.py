@@ -3,6 +3,7 @@ refuses edits anyway; corrections are reversing transactions)."""
 
 from django.contrib import admin
 
+from common.admin import ReadOnlyAdmin
 from ledger.models import (
     Account,
     BalanceCheckpoint,
@@ -16,7 +17,6 @@ from ledger.models import (
     Transaction,
     TreeHead,
 )
-from rights.admin import ReadOnlyAdmin
 
 
 class PostingInline(admin.TabularInline):

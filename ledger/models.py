@@ -22,7 +22,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from rights.ids import new_id
+from common.ids import new_id
 from rights.models import Contract, Party
 
 

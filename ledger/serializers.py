@@ -9,11 +9,11 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 
+from common.api.fields import StrictCharField, StrictIntegerField
+from common.api.serializers import PageQuerySerializer, StrictSerializer
 from ledger.leaf import format_timestamp
 from ledger.models import MAX_AMOUNT, HoldStatus, TransactionKind
 from rights import vocab
-from rights.api_common import StrictCharField, StrictIntegerField, StrictSerializer
-from rights.serializers import PageQuerySerializer
 
 MAX_TREE_SIZE = 2**63 - 1
 

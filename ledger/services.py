@@ -53,8 +53,23 @@ from django.db import transaction as db_transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from common.errors import InvalidRequest, InvalidState
 from ledger import conf, merkle
 from ledger.checkpoint import checkpoint_text, sign_note
+from ledger.exceptions import (
+    AlreadyReversed,
+    CountersInconsistent,
+    CurrencyMismatch,
+    HoldNotFound,
+    HoldNotOpen,
+    InvalidAmount,
+    InvalidPosting,
+    QuotaExceeded,
+    TransactionNotFound,
+    UnbalancedTransaction,
+    UnknownAccount,
+)
+from ledger.exceptions import LedgerIdempotencyConflict as IdempotencyConflict
 from ledger.keys import log_signer
 from ledger.leaf import LeafError, canonical_json, leaf_hash_of_text, leaf_text
 from ledger.models import (
@@ -79,7 +94,6 @@ from ledger.models import (
     node_key,
 )
 from ledger.selectors import leaf_documents, royalty_summary
-from rights.api_common import ApiError, InvalidRequest, InvalidState, NotFound
 from rights.models import Contract, Party
 
 log = logging.getLogger(__name__)
@@ -91,50 +105,6 @@ __all__ = [
     "hold_transaction_id", "hold_void", "holds_sweep", "log_sequence", "log_sequence_soon",
     "revenue_share_book", "royalty_breakdown", "royalty_summary", "transaction_record", "transaction_reverse",
 ]
-
-# --- errors -----------------------------------------------------------------------------
-
-
-class InvalidPosting(InvalidRequest):
-    """The postings of a transaction are not acceptable (400 invalid_request)."""
-
-
-class UnbalancedTransaction(InvalidPosting):
-    pass
-
-
-class CurrencyMismatch(InvalidPosting):
-    pass
-
-
-class UnknownAccount(InvalidPosting):
-    pass
-
-
-class InvalidAmount(InvalidPosting):
-    pass
-
-
-class IdempotencyConflict(ApiError):
-    status_code = 409
-    code = "idempotency_conflict"
-
-
-class QuotaExceeded(InvalidState):
-    code = "quota_exceeded"
-
-
-class HoldNotOpen(InvalidState):
-    pass
-
-
-class HoldNotFound(NotFound):
-    pass
-
-
-class AlreadyReversed(InvalidState):
-    pass
-
 
 # --- input checks -----------------------------------------------------------------------
 
@@ -706,7 +676,7 @@ def _post_locked_hold(hold: _PostingContext, hold_id: str, *, duration_ms: int, 
                         hold_id]),
     ])
     if results[-2][0] != 1:  # the atomic block rolls everything back
-        raise InvalidState(f"Contract {hold.contract_id} holds no render; its quota counters are inconsistent.")
+        raise CountersInconsistent(f"Contract {hold.contract_id} holds no render; its quota counters are inconsistent.")
     return txn
 
 
@@ -781,7 +751,7 @@ def hold_void(*, hold: Hold | str, reason: str, idempotency_key: str) -> Hold:
                 renders_held=F("renders_held") - 1
             )
             if released != 1:
-                raise InvalidState(f"Contract {locked.contract_id} holds no render; its quota counters are inconsistent.")
+                raise CountersInconsistent(f"Contract {locked.contract_id} holds no render; its quota counters are inconsistent.")
     except IntegrityError:
         replay = Hold.objects.filter(void_idempotency_key=key).first()
         if replay is not None and replay.void_request_hash != fingerprint:
@@ -880,7 +850,7 @@ def transaction_reverse(*, transaction: Transaction | str, reason: str, idempote
         return replay
     original = Transaction.objects.filter(pk=txn_id).first()
     if original is None:
-        raise NotFound("No such transaction.")
+        raise TransactionNotFound("No such transaction.")
     if original.kind == TransactionKind.REVERSAL:
         raise InvalidState("A reversal cannot be reversed; book a new transaction instead.")
     if Transaction.objects.filter(reverses=original).exists():

@@ -13,6 +13,10 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api.pagination import paginated_response
+from common.api.requests import idempotency_key_header, query_params
+from common.api.schema import ERRORS
+from common.errors import InvalidRequest, InvalidState, NotFound
 from ledger import selectors, services
 from ledger.serializers import (
     BalanceOutSerializer,
@@ -26,15 +30,7 @@ from ledger.serializers import (
     TreeHeadOutSerializer,
     UsageQuerySerializer,
 )
-from rights.api_common import (
-    ApiError,
-    InvalidRequest,
-    NotFound,
-    idempotency_key_header,
-    paginated_response,
-)
 from rights.models import PartyKind
-from rights.views import ERRORS, query_params
 
 # How long a client should wait before asking again for a proof not yet in the log.
 RETRY_AFTER_S = 2
@@ -118,15 +114,14 @@ class LedgerInclusionProofApi(APIView):
             leaf_index = selectors.log_leaf_index(transaction_id=txn.id)
         head = selectors.tree_head_latest()
         if leaf_index is None or head is None:
-            raise ApiError("The transaction is not in the log yet; retry shortly.", code="not_yet_logged",
-                           status_code=409, retry_after=RETRY_AFTER_S)
+            raise InvalidState("The transaction is not in the log yet; retry shortly.", code="not_yet_logged",
+                               retry_after=RETRY_AFTER_S)
         tree_size = params.get("tree_size", head.size)
         if tree_size > head.size:
             raise InvalidRequest(fields={"tree_size": [f"The log's latest signed size is {head.size}."]})
         if leaf_index >= tree_size:
-            raise ApiError(f"The transaction is leaf {leaf_index}, beyond a tree of size {tree_size}.",
-                           code="not_yet_logged", status_code=409, leaf_index=leaf_index,
-                           retry_after=RETRY_AFTER_S)
+            raise InvalidState(f"The transaction is leaf {leaf_index}, beyond a tree of size {tree_size}.",
+                               code="not_yet_logged", leaf_index=leaf_index, retry_after=RETRY_AFTER_S)
         leaf_hash, path = selectors.log_inclusion(index=leaf_index, tree_size=tree_size)
         return Response({
             "transaction": txn.id, "leaf_index": leaf_index, "tree_size": tree_size,

@@ -5,19 +5,9 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from common.admin import ReadOnlyAdmin
 from rights import services
 from rights.models import ApiKey, Consent, Contract, ContractEvent, Party
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ApiKeyInline(admin.TabularInline):

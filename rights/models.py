@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from rights.ids import new_contract_id, new_event_id, new_key_id, new_party_id
+from common.ids import new_contract_id, new_event_id, new_key_id, new_party_id
 
 
 class PartyKind(models.TextChoices):

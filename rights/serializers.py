@@ -7,13 +7,9 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
+from common.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from common.api.serializers import PageQuerySerializer, StrictSerializer
 from rights import vocab
-from rights.api_common import (
-    StrictBooleanField,
-    StrictCharField,
-    StrictIntegerField,
-    StrictSerializer,
-)
 from rights.models import ApiKey, Contract, Party, PartyKind
 
 MAX_LIST_ITEMS = 300
@@ -111,10 +107,6 @@ class ContractCreateInSerializer(StrictSerializer):
         return attrs
 
 
-class ReasonInSerializer(StrictSerializer):
-    reason = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
-
-
 class ContractOutSerializer(serializers.Serializer):
     def to_representation(self, c: Contract) -> dict:
         now = self.context.get("now") or timezone.now()
@@ -177,11 +169,6 @@ class ApiKeyCreateInSerializer(StrictSerializer):
     name = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
 
 
-class PageQuerySerializer(StrictSerializer):
-    cursor = StrictCharField(max_length=500, required=False)
-    limit = StrictCharField(max_length=5, required=False)
-
-
 class ContractListQuerySerializer(PageQuerySerializer):
     status = serializers.ChoiceField(choices=["proposed", "active", "suspended", "terminated", "expired"],
                                      required=False)
@@ -190,6 +177,6 @@ class ContractListQuerySerializer(PageQuerySerializer):
 
 
 __all__ = [
-    "ContractCreateInSerializer", "ContractOutSerializer", "ReasonInSerializer", "PartyOutSerializer",
-    "ApiKeyOutSerializer", "ApiKeyCreateInSerializer", "ContractListQuerySerializer", "PageQuerySerializer",
+    "ContractCreateInSerializer", "ContractOutSerializer", "PartyOutSerializer",
+    "ApiKeyOutSerializer", "ApiKeyCreateInSerializer", "ContractListQuerySerializer",
 ]

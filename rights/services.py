@@ -15,9 +15,16 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from common.errors import Forbidden, InvalidRequest
 from rights import terms as terms_mod
-from rights.api_common import Forbidden, InvalidRequest, InvalidState, NotFound
 from rights.auth import generate_key, hash_key
+from rights.exceptions import (
+    ActionNotAllowed,
+    ContractNotFound,
+    IllegalTransition,
+    PortraitUnusable,
+    TermsTampered,
+)
 from rights.models import (
     EXPIRED,
     ApiKey,
@@ -63,7 +70,7 @@ def portrait_analyze(*, image: bytes) -> dict:
     try:
         return analyze_portrait(image).as_json()
     except PortraitError as exc:
-        raise InvalidRequest(
+        raise PortraitUnusable(
             f"The portrait cannot be used: {exc.message}",
             fields={"portrait": [exc.message]},
             reason=exc.code,
@@ -237,8 +244,9 @@ def contract_transition(
 ) -> Contract:
     """Apply ``action`` (accept, suspend, resume, terminate) for ``actor``.
 
-    Raises NotFound when the actor may not see the contract, Forbidden when it
-    may see it but not do this, InvalidState for an illegal transition.
+    Raises ContractNotFound when the actor may not see the contract,
+    ActionNotAllowed when it may see it but not do this, IllegalTransition for
+    an illegal transition (all in ``rights.exceptions``).
     """
     from rights.selectors import (
         contract_visible_to,  # local: selectors import services' models only
@@ -255,18 +263,18 @@ def contract_transition(
             .first()
         )
         if contract is None or not contract_visible_to(contract=contract, party=actor):
-            raise NotFound()
+            raise ContractNotFound()
         if not _may_act(action=action, actor=actor, contract=contract):
-            raise Forbidden(f"A {actor.kind} cannot {action} this contract.")
+            raise ActionNotAllowed(f"A {actor.kind} cannot {action} this contract.")
         sources, target = _TRANSITIONS[action]
         effective = contract.effective_status(now)
         if effective == EXPIRED and action != ContractAction.TERMINATE:
-            raise InvalidState(
+            raise IllegalTransition(
                 f"The contract expired at {contract.valid_until.isoformat()}; it cannot be {action}ed.",
                 status=effective,
             )
         if contract.status not in sources:
-            raise InvalidState(
+            raise IllegalTransition(
                 f"Cannot {action} a {contract.status} contract.", status=contract.status, action=action
             )
         previous = contract.status
@@ -289,7 +297,7 @@ def contract_transition(
             digest = terms_mod.terms_hash(current)
             if digest != contract.terms_hash:
                 # Terms are immutable after proposal; a mismatch means the row was altered.
-                raise InvalidState("The contract's terms no longer match their hash; refusing consent.")
+                raise TermsTampered("The contract's terms no longer match their hash; refusing consent.")
             Consent.objects.create(
                 contract=contract, performer=actor, api_key=api_key, terms_hash=digest,
                 terms=current, event=event, source=source,

@@ -9,14 +9,12 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api.pagination import paginated_response
+from common.api.requests import query_params, single_upload
+from common.api.schema import ERRORS
+from common.api.serializers import PageQuerySerializer, ReasonInSerializer
+from common.errors import Forbidden, InvalidRequest, NotFound
 from rights import selectors, services
-from rights.api_common import (
-    Forbidden,
-    InvalidRequest,
-    NotFound,
-    paginated_response,
-    single_upload,
-)
 from rights.models import ApiKey, Party, PartyKind
 from rights.serializers import (
     ApiKeyCreateInSerializer,
@@ -24,33 +22,8 @@ from rights.serializers import (
     ContractCreateInSerializer,
     ContractListQuerySerializer,
     ContractOutSerializer,
-    PageQuerySerializer,
     PartyOutSerializer,
-    ReasonInSerializer,
 )
-
-ERROR_SCHEMA = inline_serializer(
-    name="Error",
-    fields={"error": inline_serializer(name="ErrorBody", fields={
-        "code": serializers.CharField(), "message": serializers.CharField(),
-        "fields": serializers.DictField(required=False),
-    })},
-)
-ERRORS = {400: ERROR_SCHEMA, 401: ERROR_SCHEMA, 403: ERROR_SCHEMA, 404: ERROR_SCHEMA,
-          409: ERROR_SCHEMA, 413: ERROR_SCHEMA, 429: ERROR_SCHEMA}
-
-
-def query_params(request, serializer_class) -> dict:
-    """Validate query parameters strictly (unknown ones are a 400, like unknown body fields)."""
-    raw = {}
-    for key in request.query_params:
-        values = request.query_params.getlist(key)
-        if len(values) > 1:
-            raise InvalidRequest(fields={key: ["Give this parameter once."]})
-        raw[key] = values[0]
-    ser = serializer_class(data=raw)
-    ser.is_valid(raise_exception=True)
-    return ser.validated_data
 
 
 class ContractListCreateApi(APIView):

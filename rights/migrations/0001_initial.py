@@ -3,7 +3,7 @@
 import django.db.models.deletion
 import django.db.models.expressions
 import django.utils.timezone
-import rights.ids
+import common.ids
 from django.conf import settings
 from django.db import migrations, models
 
@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='ApiKey',
             fields=[
-                ('id', models.CharField(default=rights.ids.new_key_id, editable=False, max_length=32, primary_key=True, serialize=False)),
+                ('id', models.CharField(default=common.ids.new_key_id, editable=False, max_length=32, primary_key=True, serialize=False)),
                 ('name', models.CharField(blank=True, max_length=100)),
                 ('prefix', models.CharField(max_length=16, unique=True)),
                 ('hashed', models.CharField(max_length=64)),
@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Contract',
             fields=[
-                ('id', models.CharField(default=rights.ids.new_contract_id, editable=False, max_length=32, primary_key=True, serialize=False)),
+                ('id', models.CharField(default=common.ids.new_contract_id, editable=False, max_length=32, primary_key=True, serialize=False)),
                 ('platforms', models.JSONField(default=list)),
                 ('banned_categories', models.JSONField(default=list)),
                 ('languages', models.JSONField(default=list)),
@@ -67,7 +67,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Party',
             fields=[
-                ('id', models.CharField(default=rights.ids.new_party_id, editable=False, max_length=32, primary_key=True, serialize=False)),
+                ('id', models.CharField(default=common.ids.new_party_id, editable=False, max_length=32, primary_key=True, serialize=False)),
                 ('kind', models.CharField(choices=[('brand', 'Brand'), ('performer', 'Performer'), ('union', 'Union')], max_length=16)),
                 ('name', models.CharField(max_length=200)),
                 ('portrait', models.FileField(blank=True, upload_to='portraits/')),
@@ -87,7 +87,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='ContractEvent',
             fields=[
-                ('id', models.CharField(default=rights.ids.new_event_id, editable=False, max_length=32, primary_key=True, serialize=False)),
+                ('id', models.CharField(default=common.ids.new_event_id, editable=False, max_length=32, primary_key=True, serialize=False)),
                 ('action', models.CharField(choices=[('propose', 'Propose'), ('accept', 'Accept'), ('suspend', 'Suspend'), ('resume', 'Resume'), ('terminate', 'Terminate')], max_length=16)),
                 ('from_status', models.CharField(blank=True, max_length=16)),
                 ('to_status', models.CharField(max_length=16)),

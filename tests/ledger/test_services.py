@@ -5,10 +5,10 @@ from datetime import date, timedelta
 import pytest
 from django.utils import timezone
 
+from common.errors import InvalidRequest, InvalidState
 from ledger import services
 from ledger.models import AccountPurpose, Hold, PlatformFee, Posting, Transaction
 from ledger.services import Leg
-from rights.api_common import InvalidRequest, InvalidState
 from rights.models import Contract
 from tests.ledger.factories import make_contract, make_party
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from common.errors import DomainError
 from rights import services, vocab
-from rights.api_common import ApiError
 from rights.models import Party, PartyKind
 
 
@@ -51,7 +51,7 @@ class Command(BaseCommand):
                 kind=opts["kind"], name=opts["name"], union=union, portrait=portrait,
                 voice=opts["voice"], pension_health_bps=opts["pension_health_bps"],
             )
-        except ApiError as exc:
+        except DomainError as exc:
             detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.extra.get("fields", {}).items())
             raise CommandError(f"{exc.message} {detail}".strip()) from None
         out = {"id": party.id, "kind": party.kind, "name": party.name, "api_key": issued.raw}

@@ -1,0 +1,17 @@
+"""OpenAPI descriptions shared by every view (drf-spectacular)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
+
+ERROR_SCHEMA = inline_serializer(
+    name="Error",
+    fields={"error": inline_serializer(name="ErrorBody", fields={
+        "code": serializers.CharField(), "message": serializers.CharField(),
+        "fields": serializers.DictField(required=False),
+    })},
+)
+# The error responses every endpoint may give; spread into ``responses={...}``.
+ERRORS = {400: ERROR_SCHEMA, 401: ERROR_SCHEMA, 403: ERROR_SCHEMA, 404: ERROR_SCHEMA,
+          409: ERROR_SCHEMA, 413: ERROR_SCHEMA, 429: ERROR_SCHEMA}

@@ -1,0 +1,35 @@
+"""The gateway's errors: plain domain exceptions (``common.errors``), no HTTP."""
+
+from __future__ import annotations
+
+from common.errors import Forbidden, IdempotencyConflict, InvalidState, NotFound, RateLimited
+
+
+class GatewayError(Exception):
+    """Mixin base: ``except GatewayError`` catches every error the gateway raises on purpose."""
+
+
+class GenerationNotFound(GatewayError, NotFound):
+    """No such generation or contract, or one the caller may not see."""
+
+
+class GenerationForbidden(GatewayError, Forbidden):
+    """The caller's role may not do this (e.g. a brand approving a script)."""
+
+
+class GenerationStateError(GatewayError, InvalidState):
+    """The generation's status does not allow this (``status`` in ``extra``)."""
+
+
+class RequestReplayConflict(GatewayError, IdempotencyConflict):
+    """The Idempotency-Key was used with a different request body."""
+
+
+class LimitExceeded(GatewayError, RateLimited):
+    """A per-brand rate or in-flight limit; ``retry_after`` seconds in ``extra``."""
+
+
+__all__ = [
+    "GatewayError", "GenerationForbidden", "GenerationNotFound", "GenerationStateError", "LimitExceeded",
+    "RequestReplayConflict",
+]
