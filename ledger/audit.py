@@ -26,7 +26,7 @@ checkpoint once; older than ``--max-pending-age`` seconds and still missing is
 a failure. Exit status: 0 all verified, 1 a check failed, 2 could not run.
 The state file is only updated after a fully successful audit.
 
-Standard library + ``cryptography`` + ledger.merkle/leaf/checkpoint (pure
+Standard library + ``cryptography`` + ledger.log.merkle/leaf/checkpoint (pure
 modules): no Django, no project settings.
 """
 
@@ -46,9 +46,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger import merkle
-from ledger.checkpoint import Checkpoint, NoteError, Verifier, open_checkpoint, parse_verifier_key
-from ledger.leaf import LeafError, leaf_hash_of_text, leaf_text_from_listing
+from ledger.log import merkle
+from ledger.log.checkpoint import (
+    Checkpoint,
+    NoteError,
+    Verifier,
+    open_checkpoint,
+    parse_verifier_key,
+)
+from ledger.log.leaf import LeafError, leaf_hash_of_text, leaf_text_from_listing
 
 API = "/api/v1"
 PAGE_SIZE = 200

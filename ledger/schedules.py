@@ -7,6 +7,8 @@ after every ``migrate`` by the gateway's post_migrate hook
 
 from __future__ import annotations
 
+from django_q.models import Schedule
+
 SCHEDULES = [
     # (name, function, every N minutes)
     ("doppel: ledger log sequence", "ledger.tasks.log_sequence_task", 1),
@@ -15,8 +17,6 @@ SCHEDULES = [
 
 
 def ensure_schedules() -> list[str]:
-    from django_q.models import Schedule
-
     names = []
     for name, func, minutes in SCHEDULES:
         Schedule.objects.update_or_create(

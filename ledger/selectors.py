@@ -10,8 +10,8 @@ from typing import Any
 from django.db import connection
 from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Sum, When
 
-from ledger import merkle
-from ledger.leaf import format_timestamp, leaf_document, leaf_text
+from ledger.log import merkle
+from ledger.log.leaf import format_timestamp, leaf_document, leaf_text
 from ledger.models import (
     DEBIT_NORMAL,
     Account,
@@ -169,10 +169,6 @@ def _fetch_nodes(wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     return {keys[key]: bytes.fromhex(h) for key, h in rows}
 
 
-def log_leaf_hash(index: int) -> bytes:
-    return merkle.range_roots([(index, index + 1)], _fetch_nodes)[0]
-
-
 def log_root(size: int) -> bytes:
     if size == 0:
         return merkle.EMPTY_ROOT
@@ -240,11 +236,6 @@ def usage_holds(
     return qs
 
 
-def contract_usage(*, contract: Contract) -> QuerySet[Hold]:
-    """The holds (uses) of one contract, newest first, ready for ``usage_row``."""
-    return Hold.objects.filter(contract=contract).select_related("contract", "transaction")
-
-
 USAGE_COLUMNS = (
     "hold", "reference", "contract", "brand", "performer", "status", "created_at", "posted_at", "voided_at",
     "void_reason", "platform", "category", "language", "territory", "script_chars", "duration_s",
@@ -272,7 +263,7 @@ def usage_row(hold: Hold) -> dict[str, Any]:
         "posted_at": _iso(hold.posted_at),
         "voided_at": _iso(hold.voided_at),
         "void_reason": hold.void_reason or None,
-        "platform": meta.get("platform"),
+        "platform": hold.platform,
         "category": meta.get("category"),
         "language": meta.get("language"),
         "territory": meta.get("territory"),

@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from common.api.fields import StrictCharField, StrictIntegerField
 from common.api.serializers import PageQuerySerializer, StrictSerializer
-from ledger.leaf import format_timestamp
+from ledger.log.leaf import format_timestamp
 from ledger.models import MAX_AMOUNT, HoldStatus, TransactionKind
 from rights import vocab
 

@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.db import connection
 
-from ledger import checkpoint as cp
 from ledger import services
+from ledger.log import checkpoint as cp
 from ledger.models import LogNode, Posting, node_key
 from tests.ledger.factories import make_world
 

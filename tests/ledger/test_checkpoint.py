@@ -12,7 +12,7 @@ import hashlib
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ledger import checkpoint as cp
+from ledger.log import checkpoint as cp
 
 GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
 GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
@@ -78,7 +78,7 @@ def test_checkpoint_round_trip_and_independent_verification():
     key = Ed25519PrivateKey.generate()
     root = hashlib.sha256(b"root").digest()
     note = cp.sign_note(cp.checkpoint_text("doppel.local/ledger", 1234, root), "doppel.local/ledger", key)
-    # Verify without ledger.checkpoint: split per the signed-note spec, check with cryptography.
+    # Verify without ledger.log.checkpoint: split per the signed-note spec, check with cryptography.
     text, sig_line = note.split("\n\n")
     assert text == f"doppel.local/ledger\n1234\n{base64.b64encode(root).decode()}"
     assert sig_line.startswith("\u2014 doppel.local/ledger ") and sig_line.endswith("\n")

@@ -14,8 +14,9 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from ledger import checkpoint as cp
-from ledger import merkle, selectors, services
+from ledger import selectors, services
+from ledger.log import checkpoint as cp
+from ledger.log import merkle
 from ledger.models import Hold, LogLeaf, LogPending, Posting, Transaction, TreeHead
 from tests.ledger.factories import make_contract, make_world
 from tests.ledger.test_log import full_scan

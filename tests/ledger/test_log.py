@@ -9,9 +9,10 @@ from cryptography.hazmat.primitives import serialization
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Case, IntegerField, Sum, When
 
-from ledger import checkpoint as cp
-from ledger import conf, keys, merkle, selectors, services
-from ledger.leaf import leaf_text_from_listing
+from ledger import conf, selectors, services
+from ledger.log import checkpoint as cp
+from ledger.log import keys, merkle
+from ledger.log.leaf import leaf_text_from_listing
 from ledger.models import BalanceCheckpoint, LogLeaf, LogPending, LogState, Posting, TreeHead
 from ledger.serializers import TransactionOutSerializer
 from tests.ledger.test_merkle import ref_mth

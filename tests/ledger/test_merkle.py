@@ -1,4 +1,4 @@
-"""ledger.merkle against the RFC 6962 test vectors of the Certificate Transparency
+"""ledger.log.merkle against the RFC 6962 test vectors of the Certificate Transparency
 reference implementation, and against an independent MTH written here from the
 RFC text (hashlib only, nothing from the code under test)."""
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import merkle
+from ledger.log import merkle
 
 # certificate-transparency merkle_tree_test.cc (also trillian, transparency-dev/merkle).
 CT_LEAVES = [bytes.fromhex(h) for h in

@@ -8,6 +8,7 @@ from django.utils import timezone
 from common.errors import InvalidRequest, InvalidState
 from ledger import services
 from ledger.models import AccountPurpose, Hold, PlatformFee, Posting, Transaction
+from ledger.selectors import royalty_summary
 from ledger.services import Leg
 from rights.models import Contract
 from tests.ledger.factories import make_contract, make_party
@@ -62,7 +63,7 @@ def test_a_royalty_books_every_leg_with_fee_and_pension_on_top(world, key):
         ("platform_fee", None, "credit", 62, "USD"),
     ])
     assert txn.id == hold.royalty_transaction_id == services.hold_transaction_id(hold=hold.id)
-    assert services.royalty_summary(txn) == {"transaction": txn.id, "currency": "USD", "performer_amount": 620,
+    assert royalty_summary(txn) == {"transaction": txn.id, "currency": "USD", "performer_amount": 620,
                                              "union_amount": 53, "fee_amount": 62, "total": 735}
     hold.refresh_from_db()
     world.contract.refresh_from_db()
@@ -78,7 +79,7 @@ def test_fee_is_configurable_per_platform_and_pension_per_union(world, key, sett
     hold = services.hold_create(contract=world.contract, reference=key(), idempotency_key=key(),
                                 meta={"platform": "youtube"})
     txn = services.hold_post(hold=hold, duration_s=10, idempotency_key=key())
-    summary = services.royalty_summary(txn)
+    summary = royalty_summary(txn)
     assert summary["performer_amount"] == 600
     assert summary["fee_amount"] == 15      # 250 bps of 600
     assert summary["union_amount"] == 72    # 1200 bps of 600
@@ -294,7 +295,7 @@ def test_a_reversal_swaps_every_leg_once(world, key, post):
     swap = {"debit": "credit", "credit": "debit"}
     assert legs_of(reversal) == sorted((pu, pa, swap[s], a, c) for pu, pa, s, a, c in legs_of(txn))
     assert reversal.reverses_id == txn.id and reversal.kind == "reversal"
-    assert services.royalty_summary(reversal)["performer_amount"] == -530
+    assert royalty_summary(reversal)["performer_amount"] == -530
     assert services.transaction_reverse(transaction=txn, reason="disputed", idempotency_key=reverse_key) == reversal
     with pytest.raises(services.AlreadyReversed):
         services.transaction_reverse(transaction=txn, reason="again", idempotency_key=key())

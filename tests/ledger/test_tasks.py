@@ -7,6 +7,7 @@ from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
 from ledger import schedules, services, tasks
+from ledger.log import sequencer
 from ledger.models import Hold, LogLeaf
 
 
@@ -37,13 +38,13 @@ def test_a_posting_nudges_the_sequencer_at_most_once_per_interval(world, post, s
 
     settings.DOPPEL_LEDGER_SEQUENCE_NUDGE = True
     settings.DOPPEL_LEDGER_SEQUENCE_NUDGE_MS = 60_000
-    services._last_nudge[0] = 0.0
+    sequencer._last_nudge[0] = 0.0
     with django_capture_on_commit_callbacks(execute=True):
         post(world.contract)
         post(world.contract)
     assert OrmQ.objects.count() == 1
     settings.DOPPEL_LEDGER_SEQUENCE_NUDGE = False
-    services._last_nudge[0] = 0.0
+    sequencer._last_nudge[0] = 0.0
     with django_capture_on_commit_callbacks(execute=True):
         post(world.contract)
     assert OrmQ.objects.count() == 1

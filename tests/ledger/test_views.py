@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from ledger import checkpoint as cp
-from ledger import merkle, services
+from ledger import services
+from ledger.log import checkpoint as cp
+from ledger.log import merkle
 from ledger.models import Transaction
 from tests.ledger.factories import client_for
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.exceptions import ImproperlyConfigured
 
 from ledger import conf
-from ledger.checkpoint import raw_public_key, verifier_key
+from ledger.log.checkpoint import raw_public_key, verifier_key
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.merkle import leaf_hash
+from ledger.log.merkle import leaf_hash
 
 LEAF_VERSION = 1
 MAX_SAFE_INTEGER = 2**53 - 1
