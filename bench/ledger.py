@@ -45,6 +45,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+# The project's modules are imported inside functions, after ``setup_django()``:
+# they define or load Django models, which need the configured settings and app
+# registry first (not an import cycle; a forked writer inherits the setup).
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/doppel_bench"
 GOALS = {"spread": 1000.0, "hot": 300.0, "p95_ms": 20.0, "balance_ms": 10.0, "proof_ms": 5.0}
@@ -347,8 +350,10 @@ def bulk_load_million(url: str, n: int) -> dict:
     import psycopg
     from django.utils import timezone
 
-    from ledger import merkle, selectors, services
-    from ledger.leaf import format_timestamp, leaf_document, leaf_hash_of_text, leaf_text
+    from ledger import selectors, services
+    from ledger.log import merkle
+    from ledger.log.leaf import format_timestamp, leaf_document, leaf_hash_of_text, leaf_text
+    from ledger.log.sequencer import tree_head_sign
     from ledger.models import LogNode, LogState, Posting, node_key
     from rights.models import Party
 
@@ -429,7 +434,7 @@ def bulk_load_million(url: str, n: int) -> dict:
                            OR count(*) <> 2) AS bad""")
         assert cur.fetchone()[0] == 0, "bulk load produced unbalanced transactions"
         conn.execute("ANALYZE")
-    services._sign_tree_head(tree.size, tree.root())
+    tree_head_sign(size=tree.size, root=tree.root())
     sample = rng.randrange(size0, tree.size)
     leaf_hash, path = selectors.log_inclusion(index=sample, tree_size=tree.size)
     merkle.verify_inclusion(leaf_hash, sample, tree.size, path, tree.root())
@@ -475,7 +480,8 @@ def main() -> int:
     setup_django(args.url)
     from django.db import connection
 
-    from ledger import merkle, selectors, services
+    from ledger import selectors, services
+    from ledger.log import merkle
     from ledger.models import LogPending, TreeHead
 
     with connection.cursor() as cursor:

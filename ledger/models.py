@@ -136,8 +136,9 @@ class Hold(models.Model):
     currency = models.CharField(max_length=3)
     expected_seconds = models.PositiveIntegerField(null=True, blank=True)
     expected_amount = models.BigIntegerField(help_text="Expected performer royalty, minor units")
-    # The distribution platform: it decides the platform fee (``PlatformFee``).
-    platform = models.CharField(max_length=32, null=True, blank=True)
+    # The distribution platform: it decides the platform fee (``PlatformFee``). NULL, not
+    # "", when there is none: the royalty's signed leaf records it as null.
+    platform = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001
     meta = models.JSONField(default=dict, blank=True, help_text="platform, category, language, territory, script_length")
     expires_at = models.DateTimeField()
     idempotency_key = models.CharField(max_length=255, unique=True)

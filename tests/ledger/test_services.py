@@ -64,7 +64,7 @@ def test_a_royalty_books_every_leg_with_fee_and_pension_on_top(world, key):
     ])
     assert txn.id == hold.royalty_transaction_id == services.hold_transaction_id(hold=hold.id)
     assert royalty_summary(txn) == {"transaction": txn.id, "currency": "USD", "performer_amount": 620,
-                                             "union_amount": 53, "fee_amount": 62, "total": 735}
+                                    "union_amount": 53, "fee_amount": 62, "total": 735}
     hold.refresh_from_db()
     world.contract.refresh_from_db()
     assert (hold.status, hold.duration_ms) == ("posted", 12000)
