@@ -18,7 +18,6 @@ from django.utils import timezone
 from common.errors import InvalidRequest, InvalidState
 from ledger import conf
 from ledger.exceptions import CountersInconsistent, HoldNotFound, HoldNotOpen, QuotaExceeded
-from ledger.exceptions import LedgerIdempotencyConflict as IdempotencyConflict
 from ledger.models import (
     Account,
     AccountPurpose,
@@ -31,6 +30,7 @@ from ledger.models import (
 from ledger.services.idempotency import (
     check_key,
     fingerprint,
+    replayed,
     replayed_transaction,
     write_or_replay,
 )
@@ -112,10 +112,7 @@ def _hold_platform(platform: str | None, meta: dict) -> str | None:
 
 
 def _replayed_hold(key: str, request_hash: str) -> Hold | None:
-    hold = Hold.objects.filter(idempotency_key=key).first()
-    if hold is not None and hold.request_hash != request_hash:
-        raise IdempotencyConflict("This idempotency key was used for a different hold.")
-    return hold
+    return replayed(Hold.objects.filter(idempotency_key=key), request_hash, what="hold")
 
 
 def _hold_id(hold: Hold | str) -> str:
@@ -145,10 +142,10 @@ def hold_post(*, hold: Hold | str, duration_s: float, idempotency_key: str) -> T
     a voided hold raises ``HoldNotOpen``.
 
     Hot path (PostgreSQL: three round trips): BEGIN + one locking SELECT (hold,
-    contract, parties, fee, account ids); two INSERTs and two UPDATEs in one
-    pipeline; COMMIT. All fixed, prepared SQL. A reused key needs no lookup first:
-    the unique index on ``Transaction.idempotency_key`` refuses it and the
-    handler replays."""
+    contract, parties, fee, account ids); two INSERTs and two UPDATEs (the quota
+    one is ``rights.quota.quota_consume_statement``) in one pipeline; COMMIT. All
+    fixed, prepared SQL. A reused key needs no lookup first: the unique index on
+    ``Transaction.idempotency_key`` refuses it and ``write_or_replay`` replays."""
     key = check_key(idempotency_key)
     hold_id = _hold_id(hold)
     duration_ms = duration_to_ms(duration_s)
@@ -252,8 +249,12 @@ def _post_locked_hold(hold: _PostingContext, hold_id: str, *, duration_ms: int, 
                         hold_id]),
     ])
     if results[-2][0] != 1:  # the atomic block rolls everything back
-        raise CountersInconsistent(f"Contract {hold.contract_id} holds no render; its quota counters are inconsistent.")
+        raise _counters_inconsistent(hold.contract_id)
     return txn
+
+
+def _counters_inconsistent(contract_id: str) -> CountersInconsistent:
+    return CountersInconsistent(f"Contract {contract_id} holds no render; its quota counters are inconsistent.")
 
 
 _MARK_POSTED = f"UPDATE {Hold._meta.db_table} SET status = %s, posted_at = %s, duration_ms = %s WHERE id = %s"
@@ -283,17 +284,15 @@ def hold_void(*, hold: Hold | str, reason: str, idempotency_key: str) -> Hold:
             void_request_hash=request_hash,
         )
         if not contract_quota_release(contract_id=locked.contract_id):
-            raise CountersInconsistent(f"Contract {locked.contract_id} holds no render; its quota counters are inconsistent.")
+            raise _counters_inconsistent(locked.contract_id)
         return Hold.objects.get(pk=hold_id)
 
     return write_or_replay(write, replay=lambda: _replayed_void(key, request_hash))
 
 
 def _replayed_void(key: str, request_hash: str) -> Hold | None:
-    hold = Hold.objects.filter(void_idempotency_key=key).first()
-    if hold is not None and hold.void_request_hash != request_hash:
-        raise IdempotencyConflict("This idempotency key was used for a different void.")
-    return hold
+    return replayed(Hold.objects.filter(void_idempotency_key=key), request_hash, hash_field="void_request_hash",
+                    what="void")
 
 
 def holds_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from django.db import IntegrityError
 from django.db import transaction as db_transaction
+from django.db.models import Model, QuerySet
 
 from common.errors import InvalidRequest
 from ledger.exceptions import LedgerIdempotencyConflict as IdempotencyConflict
@@ -26,6 +27,7 @@ from ledger.models import Transaction
 MAX_KEY_LENGTH = 255
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Model)
 
 
 def check_key(key: Any) -> str:
@@ -40,13 +42,19 @@ def fingerprint(operation: str, **fields: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def replayed(rows: QuerySet[M], request_hash: str, *, hash_field: str = "request_hash",
+             what: str = "request") -> M | None:
+    """The row a key wrote (``rows``: filtered by that key), if any;
+    ``IdempotencyConflict`` if it was written for a different request."""
+    row = rows.first()
+    if row is not None and getattr(row, hash_field) != request_hash:
+        raise IdempotencyConflict(f"This idempotency key was used for a different {what}.")
+    return row
+
+
 def replayed_transaction(key: str, request_hash: str) -> Transaction | None:
-    """The transaction written under ``key``, if any; ``IdempotencyConflict`` if it
-    was written for a different request."""
-    txn = Transaction.objects.filter(idempotency_key=key).first()
-    if txn is not None and txn.request_hash != request_hash:
-        raise IdempotencyConflict("This idempotency key was used for a different request.")
-    return txn
+    """The transaction written under ``key``, if any (see ``replayed``)."""
+    return replayed(Transaction.objects.filter(idempotency_key=key), request_hash)
 
 
 def write_or_replay(
