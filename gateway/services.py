@@ -4,6 +4,9 @@
 record, the policy decision, the generation row and the ledger hold commit
 together or not at all, and so does the render task with the ORM broker
 (``gateway.queue``).
+
+These are the actions (who may do what, under which lock); every status change
+they make is one of ``gateway.transitions``' functions.
 """
 
 from __future__ import annotations
