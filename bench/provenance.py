@@ -35,11 +35,12 @@ django.setup()
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from provenance import c2pa_io, media, testing, verify  # noqa: E402
+from provenance import c2pa_io, media, verify  # noqa: E402
 from provenance import watermark as wm  # noqa: E402
 from provenance.watermark import detect as wm_detect  # noqa: E402
 from provenance.watermark import pattern as wm_pattern  # noqa: E402
 from provenance.watermark.ecc import encode_payload  # noqa: E402
+from tests.provenance import synthetic  # noqa: E402
 
 # The gateway registers a DB-backed payload lookup; this benchmark has no database.
 verify.register_payload_resolver(None)
@@ -90,7 +91,7 @@ def try_real_render(
         return None, None, None, f"renderer not importable ({type(exc).__name__})"
     try:
         portrait = cv2.imencode(
-            ".jpg", cv2.cvtColor(testing.source_image("astronaut"), cv2.COLOR_RGB2BGR)
+            ".jpg", cv2.cvtColor(synthetic.source_image("astronaut"), cv2.COLOR_RGB2BGR)
         )[1].tobytes()
         analysis = renderer.analyze_portrait(portrait)
         request = dict(
@@ -129,10 +130,10 @@ def bench_signing(args) -> list[str]:
     )
     synthetic_note = ""
     if mp4 is None:
-        frames = testing.synthetic_frames("astronaut", height=1280, width=720, count=250, seed=1)
+        frames = synthetic.synthetic_frames("astronaut", height=1280, width=720, count=250, seed=1)
         t0 = time.perf_counter()
         wm.embed_frames(frames, wm.new_payload(), inplace=True)
-        mp4 = testing.encode_video(frames, crf=20)
+        mp4 = synthetic.encode_video(frames, crf=20)
         synthetic_note = f"synthetic clip (embed + x264 encode {time.perf_counter() - t0:.2f} s)"
     c2pa_io.signer_preflight()
     payload = wm.new_payload()
@@ -169,7 +170,7 @@ def bench_signing(args) -> list[str]:
 
 
 def bench_speed(args) -> list[str]:
-    frames = testing.synthetic_frames("astronaut", height=1280, width=720, count=250, seed=2)
+    frames = synthetic.synthetic_frames("astronaut", height=1280, width=720, count=250, seed=2)
     payload = wm.new_payload()
     wm.embed_frames(
         frames[:1], payload
@@ -187,10 +188,10 @@ def bench_speed(args) -> list[str]:
     t_inplace, _ = timed(lambda: run(True), repeat=3)
     t_copy, _ = timed(lambda: run(False), repeat=3)
     t_torch = torch_embed_time(batches, payload)
-    clip = testing.encode_video(frames, crf=20)
+    clip = synthetic.encode_video(frames, crf=20)
     t_detect, result = timed(lambda: wm.detect_video(data=clip), repeat=3)
     assert result.found and result.payload == payload, result
-    grab = testing.frame_grab(clip)
+    grab = synthetic.frame_grab(clip)
     t_image, _ = timed(lambda: wm.detect_image(data=grab), repeat=3)
     return [
         "## Watermark speed (CPU)",
@@ -230,31 +231,31 @@ def torch_embed_time(batches: list[np.ndarray], payload: int) -> tuple[float, in
 
 TRANSFORMS: list[tuple[str, Callable[[bytes, int], bytes], str]] = [
     ("none (signed original)", lambda v, s: v, "video"),
-    ("H.264 re-encode CRF 30", lambda v, s: testing.reencode(v, crf=30), "video"),
-    ("downscale 50 % (CRF 23)", lambda v, s: testing.downscale(v, factor=0.5), "video"),
-    ("crop 10 % (CRF 23)", lambda v, s: testing.crop(v, fraction=0.10, seed=s), "video"),
+    ("H.264 re-encode CRF 30", lambda v, s: synthetic.reencode(v, crf=30), "video"),
+    ("downscale 50 % (CRF 23)", lambda v, s: synthetic.downscale(v, factor=0.5), "video"),
+    ("crop 10 % (CRF 23)", lambda v, s: synthetic.crop(v, fraction=0.10, seed=s), "video"),
     (
         "crop 10 % + resize back",
-        lambda v, s: testing.crop(v, fraction=0.10, resize_back=True, seed=s),
+        lambda v, s: synthetic.crop(v, fraction=0.10, resize_back=True, seed=s),
         "video",
     ),
     (
         "brightness/contrast ×1.25 −20",
-        lambda v, s: testing.brightness_contrast(v, alpha=1.25, beta=-20),
+        lambda v, s: synthetic.brightness_contrast(v, alpha=1.25, beta=-20),
         "video",
     ),
     (
         "brightness/contrast ×0.8 +30",
-        lambda v, s: testing.brightness_contrast(v, alpha=0.8, beta=30),
+        lambda v, s: synthetic.brightness_contrast(v, alpha=0.8, beta=30),
         "video",
     ),
-    ("container → MKV (remux)", lambda v, s: testing.remux(v, container="matroska"), "video"),
-    ("container → MOV (remux)", lambda v, s: testing.remux(v, container="mov"), "video"),
-    ("container → WebM (VP9 re-encode)", lambda v, s: testing.to_webm(v), "video"),
-    ("single frame → JPEG q85", lambda v, s: testing.frame_grab(v), "image"),
+    ("container → MKV (remux)", lambda v, s: synthetic.remux(v, container="matroska"), "video"),
+    ("container → MOV (remux)", lambda v, s: synthetic.remux(v, container="mov"), "video"),
+    ("container → WebM (VP9 re-encode)", lambda v, s: synthetic.to_webm(v), "video"),
+    ("single frame → JPEG q85", lambda v, s: synthetic.frame_grab(v), "image"),
     (
         "stress: downscale 50 % + CRF 30",
-        lambda v, s: testing.downscale(v, factor=0.5, crf=30),
+        lambda v, s: synthetic.downscale(v, factor=0.5, crf=30),
         "video",
     ),
 ]
@@ -294,15 +295,15 @@ def bench_robustness(args) -> list[str]:
     stats: dict[str, list[dict]] = {name: [] for name, _, _ in TRANSFORMS}
     t_start = time.perf_counter()
     for i in range(args.clips):
-        source = testing.SOURCES[i % len(testing.SOURCES)]
+        source = synthetic.SOURCES[i % len(synthetic.SOURCES)]
         height, width = (1280, 720) if i % 2 == 0 else (720, 1280)
-        frames = testing.synthetic_frames(
+        frames = synthetic.synthetic_frames(
             source, height=height, width=width, count=args.frames, seed=args.seed + i
         )
         payload = int(rng.integers(1, 1 << wm.PAYLOAD_BITS))
         wm.embed_frames(frames, payload, inplace=True)
         delivered = c2pa_io.sign_video(
-            data=testing.encode_video(frames, crf=20),
+            data=synthetic.encode_video(frames, crf=20),
             mime="video/mp4",
             license=LICENSE,
             watermark={"payload": payload},
@@ -322,7 +323,7 @@ def bench_robustness(args) -> list[str]:
     lines = [
         f"## Robustness ({args.clips} clips × {args.frames} frames, 720×1280 and 1280×720, manifest stripped)",
         "",
-        f"Seed {args.seed}; sources: scikit-image samples round-robin ({', '.join(testing.SOURCES[: min(args.clips, len(testing.SOURCES))])}); "
+        f"Seed {args.seed}; sources: scikit-image samples round-robin ({', '.join(synthetic.SOURCES[: min(args.clips, len(synthetic.SOURCES))])}); "
         f"delivered = watermark + x264 CRF 20 + C2PA signature; load {load()}.",
         "",
         "| transformation | manifest left | bit accuracy (mean / min) | identified | wrong id |",
@@ -346,7 +347,7 @@ def unmarked_frames(count: int, seed: int):
     """Varied unmarked frames: sample images at several sizes, crops, flips, noise, JPEG."""
     rng = np.random.default_rng(seed)
     sizes = [(1280, 720), (720, 1280), (854, 480), (640, 360), (512, 512), (1080, 1920), (300, 400)]
-    sources = [testing.source_image(name) for name in testing.SOURCES]
+    sources = [synthetic.source_image(name) for name in synthetic.SOURCES]
     for i in range(count):
         image = sources[i % len(sources)]
         h, w = sizes[(i // len(sources)) % len(sizes)]
@@ -384,12 +385,12 @@ def bench_false_positives(args) -> list[str]:
     clip_found = 0
     clip_scores: list[float] = []
     for i in range(args.fp_clips):
-        source = testing.SOURCES[i % len(testing.SOURCES)]
+        source = synthetic.SOURCES[i % len(synthetic.SOURCES)]
         height, width = (1280, 720) if i % 2 else (720, 1280)
-        frames = testing.synthetic_frames(
+        frames = synthetic.synthetic_frames(
             source, height=height, width=width, count=50, seed=10_000 + i
         )
-        result = wm.detect_video(data=testing.encode_video(frames, crf=23, audio=False))
+        result = wm.detect_video(data=synthetic.encode_video(frames, crf=23, audio=False))
         clip_found += result.found
         clip_scores.append(result.sync_score)
     # Marked with one payload must never read as another: counted in the robustness table ("wrong id").
@@ -442,8 +443,8 @@ def bench_compare(args) -> list[str]:
         n_frames = 4 if riva else args.compare_frames
         votes_from = 2 if riva else 6
         for i in range(n_clips):
-            source = testing.SOURCES[i % len(testing.SOURCES)]
-            frames = testing.synthetic_frames(
+            source = synthetic.SOURCES[i % len(synthetic.SOURCES)]
+            frames = synthetic.synthetic_frames(
                 source, height=1280, width=720, count=n_frames, seed=args.seed + i
             )
             bits = [int(b) for b in rng.integers(0, 2, 32)]
@@ -464,10 +465,10 @@ def bench_compare(args) -> list[str]:
             psnr.setdefault(method, []).append(
                 10 * np.log10(255.0**2 / max(np.mean(diff**2), 1e-9))
             )
-            delivered = testing.encode_video(marked, crf=20, audio=False)
+            delivered = synthetic.encode_video(marked, crf=20, audio=False)
             decoder = WatermarkDecoder("bits", 32)
             for name, transform, _ in subset:
-                decoded = testing.decode_video(transform(delivered, args.seed + i))
+                decoded = synthetic.decode_video(transform(delivered, args.seed + i))
                 picks = decoded[:: max(1, len(decoded) // votes_from)][:votes_from]
                 votes = np.mean(
                     [

@@ -61,3 +61,64 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_path(name: str) -> Path | None:
+    """An absolute path (resolved), or None when unset or empty."""
+    raw = env_str(name)
+    if raw is None or not raw.strip():
+        return None
+    return Path(raw.strip()).expanduser().resolve()
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (compared lower-case), ``default`` when unset or empty."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={raw!r}: use one of {', '.join(choices)}")
+    return value
+
+
+# --- value checks, shared by settings.py (at start) and the apps' conf modules
+# (which re-check values a test or an operator overrides in Django settings) ---
+
+
+def check_int(name: str, value: object, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ImproperlyConfigured(f"{name}={value!r} must be an integer in [{minimum}, {maximum}]")
+    return value
+
+
+def check_http_url(name: str, value: str | None) -> str | None:
+    """An http(s) URL with a host, or None."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
+        raise ImproperlyConfigured(f"{name}={value!r} must be an http(s) URL")
+    return value
+
+
+def check_callable_path(name: str, value: str | None) -> str | None:
+    """``package.module:function``, or None."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    module, sep, func = value.partition(":")
+    if not sep or not module or not func:
+        raise ImproperlyConfigured(f"{name}={value!r}: use 'package.module:function'")
+    return value
+
+
+def check_secret(name: str, value: str | None, *, min_length: int) -> str | None:
+    """A secret of at least ``min_length`` characters, or None (unset: the caller derives a default)."""
+    if value is None or value == "":
+        return None
+    if len(value) < min_length:
+        raise ImproperlyConfigured(f"{name} must be at least {min_length} characters long")
+    return value

@@ -14,7 +14,17 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import (
+    check_callable_path,
+    check_http_url,
+    check_secret,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_path,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -183,6 +193,48 @@ DOPPEL_IDEMPOTENCY_TTL_S = env_int("DOPPEL_IDEMPOTENCY_TTL_S", 24 * 3600, minimu
 DOPPEL_WEBHOOK_ALLOW_PRIVATE = env_bool("DOPPEL_WEBHOOK_ALLOW_PRIVATE", DEBUG)
 DOPPEL_WEBHOOK_TIMEOUT_S = env_int("DOPPEL_WEBHOOK_TIMEOUT_S", 5, minimum=1, maximum=60)
 DOPPEL_WEBHOOK_MAX_ATTEMPTS = env_int("DOPPEL_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1, maximum=30)
+
+# Extra platform codes accepted in contracts and generations (comma-separated).
+DOPPEL_EXTRA_PLATFORMS = tuple(p.strip().lower() for p in env_list("DOPPEL_EXTRA_PLATFORMS", []))
+
+# --- the ledger (docs/ledger.md) -----------------------------------------------------
+
+# Our fee on platforms without a PlatformFee row, and the P&H of a union that set
+# none: basis points of the performer's royalty, charged to the brand on top.
+DOPPEL_PLATFORM_FEE_BPS = env_int("DOPPEL_PLATFORM_FEE_BPS", 1000, minimum=0, maximum=10000)
+DOPPEL_DEFAULT_PH_BPS = env_int("DOPPEL_DEFAULT_PH_BPS", 1000, minimum=0, maximum=10000)
+# After a posting commits, ask a worker to sequence the log, at most once per interval per process.
+DOPPEL_LEDGER_SEQUENCE_NUDGE = env_bool("DOPPEL_LEDGER_SEQUENCE_NUDGE", True)
+DOPPEL_LEDGER_SEQUENCE_NUDGE_MS = env_int("DOPPEL_LEDGER_SEQUENCE_NUDGE_MS", 1000, minimum=0)
+# The log's checkpoint origin line (C2SP tlog-checkpoint): checked by the ledger app at start.
+DOPPEL_LOG_ORIGIN = env_str("DOPPEL_LOG_ORIGIN") or "doppel.local/ledger"
+# Encrypts the log's Ed25519 key at rest; unset: derived from SECRET_KEY.
+DOPPEL_LOG_KEY_PASSPHRASE = env_str("DOPPEL_LOG_KEY_PASSPHRASE") or None
+
+# --- provenance (docs/provenance.md) ---------------------------------------------------
+
+# Certificates and encrypted private keys; unset: DATA_DIR/keys.
+DOPPEL_KEYS_DIR = env_path("DOPPEL_KEYS_DIR")
+# Encrypts private keys at rest; unset: derived from SECRET_KEY (HKDF).
+DOPPEL_SIGNING_KEY_PASSPHRASE = check_secret(
+    "DOPPEL_SIGNING_KEY_PASSPHRASE", env_str("DOPPEL_SIGNING_KEY_PASSPHRASE"), min_length=16)
+# "module:function" signing with a key held in a KMS/HSM, and the PEM chain for its key.
+DOPPEL_SIGNER_CALLBACK = check_callable_path("DOPPEL_SIGNER_CALLBACK", env_str("DOPPEL_SIGNER_CALLBACK"))
+DOPPEL_SIGNER_CERTS_FILE = env_path("DOPPEL_SIGNER_CERTS_FILE")
+# RFC 3161 timestamp authority for C2PA signatures (production).
+DOPPEL_TSA_URL = check_http_url("DOPPEL_TSA_URL", env_str("DOPPEL_TSA_URL"))
+# The largest file POST /verify and `manage.py verify` accept.
+DOPPEL_VERIFY_MAX_BYTES = env_int("DOPPEL_VERIFY_MAX_BYTES", DOPPEL_MAX_UPLOAD_BYTES, minimum=1024)
+
+# --- the renderer (docs/renderer.md) ---------------------------------------------------
+# renderer/ imports no Django and reads its DOPPEL_RENDER_* variables itself, in
+# every process that renders; they are checked here too so that a malformed
+# value stops the service at start, not at the first render.
+DOPPEL_RENDER_DEVICE = env_choice("DOPPEL_RENDER_DEVICE", "auto", ("auto", "cpu", "cuda"))
+DOPPEL_RENDER_THREADS = env_int("DOPPEL_RENDER_THREADS", 0, minimum=1) or None
+DOPPEL_RENDER_X264_PRESET = env_choice(
+    "DOPPEL_RENDER_X264_PRESET", "veryfast",
+    ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"))
 
 # --- REST framework -------------------------------------------------------------
 

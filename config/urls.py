@@ -9,5 +9,4 @@ urlpatterns = [
     path("api/v1/", include("rights.urls")),
     path("api/v1/", include("ledger.urls")),
     path("api/v1/", include("gateway.urls")),
-    path("", include("gateway.web_urls")),
 ]

@@ -1,6 +1,9 @@
+"""The gateway's id makers (``gen_…``, ``whk_…``, ``dlv_…``; see common.ids)."""
+
 from common.ids import new_id
 
 
+# Named module-level functions: migrations reference field defaults by name.
 def new_generation_id() -> str:
     return new_id("gen")
 

@@ -14,6 +14,8 @@ died), so every step is idempotent and fenced:
    (idempotent by key), mark delivered. Either all of it commits or none.
 
 Any failure voids the hold and marks the generation failed: nothing is charged.
+The state changes themselves (claim, progress, signing, deliver, fail) are
+``gateway.transitions``'; this module renders, signs and stores.
 """
 
 from __future__ import annotations
@@ -23,23 +25,31 @@ import logging
 import os
 import socket
 import time
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from gateway.models import TERMINAL, Generation, GenerationStatus
-from gateway.services import _emit_webhook, _release, cancel_for_policy, generation_recheck
-from rights import policy
+import renderer
+from gateway.inputs import GenerationInput
+from gateway.models import Generation, GenerationStatus
+from gateway.transitions import (
+    Fenced,
+    generation_claim,
+    generation_deliver,
+    generation_fail,
+    generation_lock_fenced,
+    generation_progress,
+    generation_signing,
+)
+from ledger import services as ledger
+from provenance import c2pa_io, watermark
 from rights.models import Party
 
 log = logging.getLogger(__name__)
 
-
-class Fenced(Exception):
-    """Another worker took this generation over; this one must stop without writing."""
+__all__ = ["Fenced", "assets_dir", "generation_process"]
 
 
 def assets_dir() -> Path:
@@ -55,44 +65,9 @@ def _lease_seconds() -> int:
 
 
 def _claim(generation_id: str) -> tuple[Generation, int] | None:
-    now = timezone.now()
-    with transaction.atomic():
-        gen = (Generation.objects.select_for_update(of=("self",)).select_related("contract")
-               .filter(id=generation_id).first())
-        if gen is None or gen.status in TERMINAL or gen.status == GenerationStatus.AWAITING_APPROVAL:
-            return None
-        if gen.status in (GenerationStatus.RENDERING, GenerationStatus.SIGNING) and gen.lease_until \
-                and gen.lease_until > now:
-            log.info("generation %s is leased by %s until %s; skipping", gen.id, gen.worker, gen.lease_until)
-            return None
-        decision = generation_recheck(gen, now)
-        if not decision.allowed:
-            cancel_for_policy(generation=gen, decision=decision, now=now)
-            return None
-        gen.attempts += 1
-        gen.status = GenerationStatus.RENDERING
-        gen.progress = 0.0
-        gen.lease_until = now + timedelta(seconds=_lease_seconds())
-        gen.worker = f"{socket.gethostname()}:{os.getpid()}"[:100]
-        gen.started_at = gen.started_at or now
-        gen.updated_at = now
-        gen.save(update_fields=["attempts", "status", "progress", "lease_until", "worker", "started_at",
-                                "updated_at"])
-    return gen, gen.attempts
-
-
-def _fenced_update(gen_id: str, token: int, **fields) -> None:
-    updated = Generation.objects.filter(id=gen_id, attempts=token, status__in=[
-        GenerationStatus.RENDERING, GenerationStatus.SIGNING]).update(**fields)
-    if not updated:
-        raise Fenced(gen_id)
-
-
-def _lock_fenced(gen_id: str, token: int) -> Generation:
-    gen = Generation.objects.select_for_update(of=("self",)).select_related("contract").get(id=gen_id)
-    if gen.attempts != token or gen.status not in (GenerationStatus.RENDERING, GenerationStatus.SIGNING):
-        raise Fenced(gen_id)
-    return gen
+    gen = generation_claim(generation_id=generation_id, worker=f"{socket.gethostname()}:{os.getpid()}",
+                           lease_s=_lease_seconds(), now=timezone.now())
+    return None if gen is None else (gen, gen.attempts)
 
 
 class _Progress:
@@ -107,7 +82,7 @@ class _Progress:
         now = time.monotonic()
         if value - self.last_value >= 0.05 or (now - self.last_time >= 0.5 and value > self.last_value):
             self.last_value, self.last_time = value, now
-            _fenced_update(self.gen_id, self.token, progress=value, updated_at=timezone.now())
+            generation_progress(generation_id=self.gen_id, token=self.token, progress=value, now=timezone.now())
 
 
 def generation_process(*, generation_id: str) -> str:
@@ -127,11 +102,10 @@ def generation_process(*, generation_id: str) -> str:
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         with transaction.atomic():
             try:
-                locked = _lock_fenced(generation_id, token)
+                locked = generation_lock_fenced(generation_id=generation_id, token=token)
             except Fenced:
                 return "fenced"
-            _release(generation=locked, status=GenerationStatus.FAILED, code=str(code)[:64],
-                     message=str(message), now=timezone.now())
+            generation_fail(generation=locked, code=str(code), message=str(message), now=timezone.now())
         return GenerationStatus.FAILED
 
 
@@ -139,10 +113,7 @@ def _run(gen: Generation, token: int) -> str:
     return _finish(gen, token, _render(gen, token))
 
 
-def _render(gen: Generation, token: int):
-    import renderer
-    from provenance import watermark
-
+def _render(gen: Generation, token: int) -> renderer.RenderResult:
     performer = Party.objects.get(id=gen.performer_id)
     portrait = performer.portrait.read() if performer.portrait else b""
     if performer.portrait:
@@ -157,24 +128,19 @@ def _render(gen: Generation, token: int):
     return renderer.render(request)
 
 
-def _finish(gen: Generation, token: int, result) -> str:
+def _finish(gen: Generation, token: int, result: renderer.RenderResult) -> str:
     """Everything after the render: sign, store, then — in one transaction —
     re-check the policy, post the royalty and deliver."""
-    from ledger import services as ledger
-    from provenance import c2pa_io, watermark
-
-    _fenced_update(gen.id, token, status=GenerationStatus.SIGNING, progress=0.92, updated_at=timezone.now())
+    generation_signing(generation_id=gen.id, token=token, now=timezone.now())
     license_assertion = {
         "performer": gen.performer_id, "brand": gen.brand_id, "contract": gen.contract_id,
-        "generation": gen.id, "platform": gen.platform, "category": gen.category,
-        "language": gen.language, "territory": gen.territory,
+        "generation": gen.id, **GenerationInput.from_generation(gen).usage(),
         "ledger_hold": gen.hold_id, "ledger_transaction": ledger.hold_transaction_id(hold=gen.hold_id),
     }
     signed = c2pa_io.sign_video(
         data=result.mp4, mime="video/mp4", license=license_assertion,
         watermark=watermark.soft_binding(gen.watermark_payload),
     )
-    digest = hashlib.sha256(signed).hexdigest()
     # One file per attempt: a stale worker (fenced out below) can never
     # overwrite the file another attempt delivered.
     path = assets_dir() / f"{gen.id}-a{token}.mp4"
@@ -182,10 +148,11 @@ def _finish(gen: Generation, token: int, result) -> str:
     tmp.write_bytes(signed)
     os.replace(tmp, path)
 
-
-    now = timezone.now()
     try:
-        decision = _deliver(gen, token, result, path, digest, len(signed), now)
+        decision = generation_deliver(
+            generation_id=gen.id, token=token, asset_path=path.name, sha256=hashlib.sha256(signed).hexdigest(),
+            size=len(signed), duration_s=result.duration_s, frames=result.frames, timings=result.timings,
+            now=timezone.now())
     except Fenced:
         path.unlink(missing_ok=True)
         raise
@@ -193,34 +160,3 @@ def _finish(gen: Generation, token: int, result) -> str:
         path.unlink(missing_ok=True)  # never delivered: the signed file goes
         return GenerationStatus.CANCELLED
     return GenerationStatus.DELIVERED
-
-
-def _deliver(gen: Generation, token: int, result, path: Path, digest: str, size: int, now) -> policy.Decision:
-    from ledger import services as ledger
-
-    with transaction.atomic():
-        locked = _lock_fenced(gen.id, token)
-        # Re-check before delivery, atomically with the charge: a suspension or
-        # termination during the render cancels the job and voids the hold.
-        decision = generation_recheck(locked, now)
-        if decision.allowed:
-            txn = ledger.hold_post(hold=locked.hold_id, duration_s=result.duration_s,
-                                   idempotency_key=f"post:{gen.id}")
-            locked.ledger_transaction = txn
-            locked.status = GenerationStatus.DELIVERED
-            locked.progress = 1.0
-            locked.asset_path = path.name
-            locked.asset_sha256 = digest
-            locked.asset_bytes = size
-            locked.duration_s = round(result.duration_s, 3)
-            locked.frames = result.frames
-            locked.render_timings = {k: round(v, 4) for k, v in result.timings.items()}
-            locked.lease_until = None
-            locked.delivered_at = locked.updated_at = now
-            locked.save(update_fields=[
-                "ledger_transaction", "status", "progress", "asset_path", "asset_sha256", "asset_bytes",
-                "duration_s", "frames", "render_timings", "lease_until", "delivered_at", "updated_at"])
-            _emit_webhook(locked, "generation.delivered")
-        else:
-            cancel_for_policy(generation=locked, decision=decision, now=now)
-    return decision

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
+from django_q.tasks import async_task
 
 
 def enqueue(func: str, *args, **kwargs) -> None:
-    from django_q.tasks import async_task
+    """Enqueue ``func`` (a dotted path) with these arguments, atomically with the caller's
+    transaction (ORM broker) or when it commits (Redis)."""
 
     def send() -> None:
         async_task(func, *args, **kwargs)

@@ -8,6 +8,11 @@
 
 from __future__ import annotations
 
+from django.db import connection
+from django_q.models import Schedule
+
+from ledger.schedules import ensure_schedules as ledger_schedules
+
 SCHEDULES = [
     # (name, func, minutes)
     ("doppel: gateway sweep", "gateway.tasks.gateway_sweep_task", 1),
@@ -15,23 +20,16 @@ SCHEDULES = [
 
 
 def ensure_schedules() -> list[str]:
-    from django_q.models import Schedule
-
+    """Create or update every periodic job (the gateway's and the ledger's); return their names."""
     names = []
     for name, func, minutes in SCHEDULES:
         Schedule.objects.update_or_create(
             name=name, defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes,
                                  "repeats": -1})
         names.append(name)
-    try:
-        from ledger.schedules import ensure_schedules as ledger_schedules
-    except ImportError:  # pragma: no cover - the ledger always ships it
-        return names
     return names + list(ledger_schedules() or [])
 
 
 def on_post_migrate(sender, **kwargs) -> None:
-    from django.db import connection
-
     if "django_q_schedule" in connection.introspection.table_names():
         ensure_schedules()

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+from gateway import limits, services, webhooks
+from gateway.pipeline import generation_process
+
 
 def generation_process_task(generation_id: str) -> str:
-    from gateway.pipeline import generation_process
-
     return generation_process(generation_id=generation_id)
 
 
 def gateway_sweep_task() -> dict:
-    from gateway import limits, services, webhooks
-
     return {
         "approvals_expired": services.approvals_expire(),
         **services.generations_reconcile(),
@@ -22,6 +21,4 @@ def gateway_sweep_task() -> dict:
 
 
 def webhook_deliver_task(delivery_id: str) -> str:
-    from gateway.webhooks import delivery_attempt
-
-    return delivery_attempt(delivery_id=delivery_id)
+    return webhooks.delivery_attempt(delivery_id=delivery_id)

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from common.errors import InvalidRequest
@@ -34,8 +34,19 @@ from gateway.models import DeliveryStatus, Generation, WebhookDelivery, WebhookE
 from gateway.queue import enqueue
 from rights.models import Party
 
-EVENTS = ("generation.delivered", "generation.denied", "generation.failed", "generation.rejected",
-          "generation.cancelled")
+
+class WebhookEvent(models.TextChoices):
+    """What a brand may subscribe to: a generation entering one of these statuses
+    (``gateway.transitions.WEBHOOK_EVENTS`` maps each status to its event)."""
+
+    DELIVERED = "generation.delivered"
+    DENIED = "generation.denied"
+    FAILED = "generation.failed"
+    REJECTED = "generation.rejected"
+    CANCELLED = "generation.cancelled"
+
+
+EVENTS = tuple(WebhookEvent.values)
 SIGNATURE_HEADER = "Doppel-Signature"
 TOLERANCE_S = 300
 
@@ -116,8 +127,9 @@ def event_payload(*, generation: Generation, event: str) -> dict:
 
 
 def event_emit(*, generation: Generation, event: str) -> int:
-    """Record one delivery per subscribed endpoint (inside the caller's transaction)
-    and enqueue its first attempt (see gateway.queue)."""
+    """Record one delivery of ``event`` per subscribed endpoint (inside the caller's
+    transaction) and enqueue its first attempt (see gateway.queue); return how many
+    were recorded (a repeated event is recorded once per endpoint)."""
     endpoints = [e for e in WebhookEndpoint.objects.filter(brand_id=generation.brand_id, active=True)
                  if not e.events or event in e.events]
     ids = []

@@ -1,12 +1,13 @@
-"""Provenance settings, read from the environment when needed (not at import).
+"""Provenance settings, as Django settings (read once from the environment by
+config/settings.py, where ``*_FILE`` variants work for secrets). Accessors
+re-check the value in force (a test or an operator may override a setting);
+``check()`` runs them all when the app starts (``ProvenanceConfig.ready``), so a
+malformed value stops ``manage.py check`` and every process with
+``ImproperlyConfigured`` instead of failing at the first signing.
 
-Kept here rather than in ``config/settings.py`` so the provenance app owns its
-knobs; every value is read through ``config.env`` helpers, so ``*_FILE``
-variants work for secrets and malformed values fail loudly.
-
-| variable | meaning | default |
+| setting / variable | meaning | default |
 |---|---|---|
-| ``DOPPEL_SIGNING_KEY_PASSPHRASE`` (+``_FILE``) | passphrase that encrypts private keys at rest | derived from ``SECRET_KEY`` (HKDF) |
+| ``DOPPEL_SIGNING_KEY_PASSPHRASE`` (+``_FILE``) | passphrase that encrypts private keys at rest (≥ 16 chars) | derived from ``SECRET_KEY`` (HKDF) |
 | ``DOPPEL_SIGNER_CALLBACK`` | ``"module:function"``; the function signs bytes with ES256 (KMS/HSM) | unset: local key |
 | ``DOPPEL_SIGNER_CERTS_FILE`` | PEM chain (signing cert first) for the callback's key | current chain in the keys dir |
 | ``DOPPEL_TSA_URL`` | RFC 3161 timestamp authority, passed to c2pa | unset (offline) |
@@ -22,16 +23,15 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_int, env_str
+from config.env import check_callable_path, check_http_url, check_int, check_secret
 
 _PASSPHRASE_INFO = b"doppel/provenance/signing-key-passphrase/v1"
 
 
 def keys_dir() -> Path:
-    configured = env_str("DOPPEL_KEYS_DIR")
-    return Path(configured).resolve() if configured else Path(settings.DATA_DIR) / "keys"
+    configured = settings.DOPPEL_KEYS_DIR
+    return Path(configured) if configured else Path(settings.DATA_DIR) / "keys"
 
 
 def key_passphrase() -> bytes:
@@ -42,12 +42,9 @@ def key_passphrase() -> bytes:
     still encrypted at rest on a machine where nobody configured one. Note that
     changing ``SECRET_KEY`` then makes existing keys unreadable (rotate first).
     """
-    configured = env_str("DOPPEL_SIGNING_KEY_PASSPHRASE")
+    configured = check_secret("DOPPEL_SIGNING_KEY_PASSPHRASE", settings.DOPPEL_SIGNING_KEY_PASSPHRASE,
+                              min_length=16)
     if configured is not None:
-        if len(configured) < 16:
-            raise ImproperlyConfigured(
-                "DOPPEL_SIGNING_KEY_PASSPHRASE must be at least 16 characters long"
-            )
         return configured.encode("utf-8")
     derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_PASSPHRASE_INFO).derive(
         settings.SECRET_KEY.encode("utf-8")
@@ -56,32 +53,25 @@ def key_passphrase() -> bytes:
 
 
 def signer_callback_path() -> str | None:
-    value = env_str("DOPPEL_SIGNER_CALLBACK")
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    module, sep, func = value.partition(":")
-    if not sep or not module or not func:
-        raise ImproperlyConfigured(
-            f"DOPPEL_SIGNER_CALLBACK={value!r}: use 'package.module:function'"
-        )
-    return value
+    return check_callable_path("DOPPEL_SIGNER_CALLBACK", settings.DOPPEL_SIGNER_CALLBACK)
 
 
 def signer_certs_file() -> Path | None:
-    value = env_str("DOPPEL_SIGNER_CERTS_FILE")
+    value = settings.DOPPEL_SIGNER_CERTS_FILE
     return Path(value) if value else None
 
 
 def tsa_url() -> str | None:
-    value = env_str("DOPPEL_TSA_URL")
-    if not value:
-        return None
-    if not value.startswith(("http://", "https://")):
-        raise ImproperlyConfigured(f"DOPPEL_TSA_URL={value!r} must be an http(s) URL")
-    return value
+    return check_http_url("DOPPEL_TSA_URL", settings.DOPPEL_TSA_URL)
 
 
 def verify_max_bytes() -> int:
-    default = int(getattr(settings, "DOPPEL_MAX_UPLOAD_BYTES", 200 * 1024 * 1024))
-    return env_int("DOPPEL_VERIFY_MAX_BYTES", default, minimum=1024)
+    return check_int("DOPPEL_VERIFY_MAX_BYTES", settings.DOPPEL_VERIFY_MAX_BYTES, minimum=1024)
+
+
+def check() -> None:
+    """Validate every provenance setting; raises ImproperlyConfigured on the first bad one."""
+    key_passphrase()
+    signer_callback_path()
+    tsa_url()
+    verify_max_bytes()

@@ -11,7 +11,7 @@ Rule codes are the public contract of shared/API.md.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from rights import screening
@@ -189,3 +189,22 @@ def evaluate(
                        f"{terms.renders_held} in flight)."))
 
     return Decision(allowed=all(c.passed for c in checks), checks=tuple(checks))
+
+
+QUOTA_TAKEN_MESSAGE = "The last unit of quota was just taken."
+
+
+def deny_quota_taken(decision: Decision) -> Decision:
+    """The decision to record when reserving the quota unit failed after ``evaluate``
+    allowed the request: another request took the last unit in between.
+
+    A decision that already denies is returned unchanged (its own reasons stand,
+    a failing ``quota_exceeded`` among them when the fresh counters show it).
+    One that allows becomes a denial whose ``quota_exceeded`` check fails: the
+    counters it read may have changed back meanwhile, but the unit was not ours.
+    """
+    if not decision.allowed:
+        return decision
+    checks = tuple(replace(c, passed=False, message=QUOTA_TAKEN_MESSAGE, detail=None)
+                   if c.rule == "quota_exceeded" else c for c in decision.checks)
+    return Decision(allowed=False, checks=checks)

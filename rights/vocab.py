@@ -8,9 +8,10 @@ Languages, territories and currencies are ISO code lists kept in
 from __future__ import annotations
 
 import json
-import os
 from functools import cache
 from pathlib import Path
+
+from django.conf import settings
 
 BASE_PLATFORMS = (
     "tiktok", "capcut", "douyin", "instagram", "facebook", "youtube", "x", "snapchat",
@@ -36,13 +37,13 @@ def _iso() -> dict[str, frozenset[str]]:
 
 
 def platforms() -> tuple[str, ...]:
-    return _platforms(os.environ.get("DOPPEL_EXTRA_PLATFORMS", ""))
+    """The base platforms, then settings.DOPPEL_EXTRA_PLATFORMS (read once at start)."""
+    return _platforms(tuple(settings.DOPPEL_EXTRA_PLATFORMS))
 
 
 @cache
-def _platforms(extra_setting: str) -> tuple[str, ...]:
-    extra = [p.strip().lower() for p in extra_setting.split(",") if p.strip()]
-    return BASE_PLATFORMS + tuple(p for p in extra if p not in BASE_PLATFORMS)
+def _platforms(extra: tuple[str, ...]) -> tuple[str, ...]:
+    return BASE_PLATFORMS + tuple(dict.fromkeys(p for p in extra if p not in BASE_PLATFORMS))
 
 
 def languages() -> frozenset[str]:

@@ -97,10 +97,10 @@ def test_the_log_key_is_encrypted_at_rest_and_reused(db):
     assert keys.log_signer().verifier_key == signer.verifier_key
 
 
-def test_a_wrong_passphrase_is_a_loud_error(db, monkeypatch):
+def test_a_wrong_passphrase_is_a_loud_error(db, settings):
     keys.log_signer()
     keys._cache.clear()
-    monkeypatch.setenv("DOPPEL_LOG_KEY_PASSPHRASE", "not the passphrase it was made with")
+    settings.DOPPEL_LOG_KEY_PASSPHRASE = "not the passphrase it was made with"
     try:
         with pytest.raises(ImproperlyConfigured, match="cannot be decrypted"):
             keys.log_signer()

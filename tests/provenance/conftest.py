@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from provenance import c2pa_io, testing
+from provenance import c2pa_io
 from provenance import watermark as wm
+from tests.provenance import synthetic
 
 LICENSE = {
     "performer": "pty_performer_ava",
@@ -22,10 +23,10 @@ LICENSE = {
 
 
 @pytest.fixture
-def keys_dir(tmp_path, monkeypatch):
+def keys_dir(tmp_path, settings):
     """A fresh, empty key store for this test only."""
     path = tmp_path / "keys"
-    monkeypatch.setenv("DOPPEL_KEYS_DIR", str(path))
+    settings.DOPPEL_KEYS_DIR = path
     return path
 
 
@@ -39,11 +40,11 @@ class Marked:
 
     def __init__(self, *, height: int, width: int, count: int, seed: int, payload: int):
         self.payload = payload
-        self.frames = testing.synthetic_frames(
+        self.frames = synthetic.synthetic_frames(
             "astronaut", height=height, width=width, count=count, seed=seed
         )
         self.marked = wm.embed_frames(self.frames, payload)
-        self.mp4 = testing.encode_video(self.marked, crf=20)
+        self.mp4 = synthetic.encode_video(self.marked, crf=20)
 
     def signed(self, **license_overrides) -> bytes:
         return c2pa_io.sign_video(

@@ -16,6 +16,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
+from config import env
 from provenance import c2pa_io, conf, keys
 
 
@@ -61,22 +62,23 @@ def test_private_keys_are_encrypted_at_rest_and_private(keys_dir):
         assert serialization.load_pem_private_key(data, password=conf.key_passphrase())
 
 
-def test_passphrase_comes_from_a_file_and_a_wrong_one_fails_loudly(keys_dir, tmp_path, monkeypatch):
+def test_passphrase_comes_from_a_file_and_a_wrong_one_fails_loudly(keys_dir, tmp_path, monkeypatch, settings):
     secret = tmp_path / "passphrase"
     secret.write_text("correct horse battery staple\n")
     monkeypatch.setenv("DOPPEL_SIGNING_KEY_PASSPHRASE_FILE", str(secret))
+    # Settings read the environment once, at start: as config/settings.py does.
+    settings.DOPPEL_SIGNING_KEY_PASSPHRASE = env.env_str("DOPPEL_SIGNING_KEY_PASSPHRASE")
     keys.ensure_keys()
     key_file = keys_dir / keys.ROOT_KEY
     assert serialization.load_pem_private_key(
         key_file.read_bytes(), password=b"correct horse battery staple"
     )
 
-    secret.write_text("a different passphrase entirely")
+    settings.DOPPEL_SIGNING_KEY_PASSPHRASE = "a different passphrase entirely"
     with pytest.raises(ImproperlyConfigured, match="cannot decrypt"):
         keys.current_signing_identity()
 
-    monkeypatch.setenv("DOPPEL_SIGNING_KEY_PASSPHRASE_FILE", "")
-    monkeypatch.setenv("DOPPEL_SIGNING_KEY_PASSPHRASE", "short")
+    settings.DOPPEL_SIGNING_KEY_PASSPHRASE = "short"
     with pytest.raises(ImproperlyConfigured, match="at least 16"):
         conf.key_passphrase()
 
@@ -134,7 +136,7 @@ def test_concurrent_first_use_creates_one_key_set(keys_dir):
     assert not list(keys_dir.rglob("*.tmp"))
 
 
-def test_signer_callback_signs_with_a_key_held_elsewhere(keys_dir, small, monkeypatch):
+def test_signer_callback_signs_with_a_key_held_elsewhere(keys_dir, small, settings):
     from tests.provenance import kms_fake
 
     identity = keys.rotate_signing_key(public_key=kms_fake.public_key())
@@ -145,35 +147,35 @@ def test_signer_callback_signs_with_a_key_held_elsewhere(keys_dir, small, monkey
     with pytest.raises(ImproperlyConfigured, match="DOPPEL_SIGNER_CALLBACK"):
         small.signed()
 
-    monkeypatch.setenv("DOPPEL_SIGNER_CALLBACK", "tests.provenance.kms_fake:sign")
+    settings.DOPPEL_SIGNER_CALLBACK = "tests.provenance.kms_fake:sign"
     calls = kms_fake.calls["sign"]
     signed = small.signed()
     assert kms_fake.calls["sign"] > calls  # the callback really did the signing
     report = c2pa_io.read_manifest(data=signed, mime="video/mp4")
     assert report.state == "Trusted" and report.ours, report.failures
 
-    monkeypatch.setenv("DOPPEL_SIGNER_CALLBACK", "tests.provenance.kms_fake:sign_raw")
+    settings.DOPPEL_SIGNER_CALLBACK = "tests.provenance.kms_fake:sign_raw"
     assert c2pa_io.read_manifest(data=small.signed(), mime="video/mp4").state == "Trusted"
 
 
 def test_signer_callback_with_a_key_that_does_not_match_the_certificate_is_refused(
-    keys_dir, small, monkeypatch
+    keys_dir, small, settings
 ):
     from tests.provenance import kms_fake
 
     keys.rotate_signing_key(public_key=kms_fake.public_key())
-    monkeypatch.setenv("DOPPEL_SIGNER_CALLBACK", "tests.provenance.kms_fake:sign_with_wrong_key")
+    settings.DOPPEL_SIGNER_CALLBACK = "tests.provenance.kms_fake:sign_with_wrong_key"
     with pytest.raises(ImproperlyConfigured, match="does not match"):
         small.signed()
-    monkeypatch.setenv("DOPPEL_SIGNER_CALLBACK", "tests.provenance.kms_fake:no_such_function")
+    settings.DOPPEL_SIGNER_CALLBACK = "tests.provenance.kms_fake:no_such_function"
     with pytest.raises(ImproperlyConfigured, match="cannot be imported"):
         small.signed()
-    monkeypatch.setenv("DOPPEL_SIGNER_CALLBACK", "no-colon-here")
+    settings.DOPPEL_SIGNER_CALLBACK = "no-colon-here"
     with pytest.raises(ImproperlyConfigured, match="module:function"):
         small.signed()
 
 
-def test_callback_chain_can_come_from_a_file(keys_dir, small, tmp_path, monkeypatch):
+def test_callback_chain_can_come_from_a_file(keys_dir, small, tmp_path, settings):
     from tests.provenance import kms_fake
 
     root_key = serialization.load_pem_private_key(
@@ -187,21 +189,21 @@ def test_callback_chain_can_come_from_a_file(keys_dir, small, tmp_path, monkeypa
     )
     chain = tmp_path / "chain.pem"
     chain.write_bytes(keys.cert_pem(cert) + keys.root_pem())
-    monkeypatch.setenv("DOPPEL_SIGNER_CALLBACK", "tests.provenance.kms_fake:sign")
-    monkeypatch.setenv("DOPPEL_SIGNER_CERTS_FILE", str(chain))
+    settings.DOPPEL_SIGNER_CALLBACK = "tests.provenance.kms_fake:sign"
+    settings.DOPPEL_SIGNER_CERTS_FILE = chain
     report = c2pa_io.read_manifest(data=small.signed(), mime="video/mp4")
     assert report.state == "Trusted" and report.issuer.startswith("Doppel KMS signer")
 
 
-def test_timestamp_authority_url_is_validated_and_passed_to_c2pa(keys_dir, small, monkeypatch):
-    monkeypatch.setenv("DOPPEL_TSA_URL", "ftp://tsa.example")
+def test_timestamp_authority_url_is_validated_and_passed_to_c2pa(keys_dir, small, settings):
+    settings.DOPPEL_TSA_URL = "ftp://tsa.example"
     with pytest.raises(ImproperlyConfigured, match="http"):
         small.signed()
     # Nothing listens on port 9: c2pa must try to reach the TSA, so signing fails.
-    monkeypatch.setenv("DOPPEL_TSA_URL", "http://127.0.0.1:9/tsa")
+    settings.DOPPEL_TSA_URL = "http://127.0.0.1:9/tsa"
     with pytest.raises(c2pa_io.SigningError):
         small.signed()
-    monkeypatch.delenv("DOPPEL_TSA_URL")
+    settings.DOPPEL_TSA_URL = None
     assert c2pa_io.read_manifest(data=small.signed(), mime="video/mp4").state == "Trusted"
 
 

@@ -11,8 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from provenance import c2pa_io, testing
+from provenance import c2pa_io
 from provenance import watermark as wm
+from tests.provenance import synthetic
 from tests.provenance.conftest import LICENSE
 
 
@@ -48,7 +49,7 @@ def test_signed_mp4_carries_the_doppel_manifest(small):
     assert report.soft_binding["alg"] == wm.ALGORITHM
     assert wm.payload_from_soft_binding(report.soft_binding) == small.payload
     # The media itself is untouched apart from the manifest box.
-    assert testing.decode_video(signed).shape == small.marked.shape
+    assert synthetic.decode_video(signed).shape == small.marked.shape
 
 
 def test_sign_accepts_a_licence_object_and_a_soft_binding_dict(small):
@@ -79,7 +80,7 @@ def test_images_are_signed_too(small, fmt, mime):
 
 
 def test_mov_is_signed(small):
-    mov = testing.remux(small.mp4, container="mov")
+    mov = synthetic.remux(small.mp4, container="mov")
     signed = c2pa_io.sign_video(
         data=mov, mime="video/quicktime", license=LICENSE, watermark={"payload": 9}
     )
@@ -128,7 +129,7 @@ def test_a_tampered_byte_is_invalid_with_the_failure_code(small):
 
 
 def test_a_foreign_ca_is_valid_but_untrusted_and_not_ours(small):
-    foreign = testing.foreign_signer()
+    foreign = synthetic.foreign_signer()
     manifest = {
         "claim_generator_info": [{"name": "Doppel"}],  # pretends to be us
         "assertions": [
@@ -149,7 +150,7 @@ def test_a_foreign_ca_is_valid_but_untrusted_and_not_ours(small):
             },
         ],
     }
-    signed = testing.sign_with(foreign, data=small.mp4, mime="video/mp4", manifest=manifest)
+    signed = synthetic.sign_with(foreign, data=small.mp4, mime="video/mp4", manifest=manifest)
     report = c2pa_io.read_manifest(data=signed, mime="video/mp4")
     assert report.state == "Valid"
     assert "signingCredential.untrusted" in {f["code"] for f in report.failures}
@@ -161,7 +162,7 @@ def test_a_foreign_ca_is_valid_but_untrusted_and_not_ours(small):
 
 
 def test_a_manifest_from_another_tool(small):
-    foreign = testing.foreign_signer(organization="Other Editor")
+    foreign = synthetic.foreign_signer(organization="Other Editor")
     manifest = {
         "claim_generator_info": [{"name": "OtherEditor", "version": "9.1"}],
         "assertions": [
@@ -179,7 +180,7 @@ def test_a_manifest_from_another_tool(small):
             },
         ],
     }
-    signed = testing.sign_with(foreign, data=small.mp4, mime="video/mp4", manifest=manifest)
+    signed = synthetic.sign_with(foreign, data=small.mp4, mime="video/mp4", manifest=manifest)
     report = c2pa_io.read_manifest(data=signed, mime="video/mp4")
     assert report.claim_generator == "OtherEditor"
     assert report.license is None and report.soft_binding is None

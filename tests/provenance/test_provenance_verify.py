@@ -11,8 +11,9 @@ import cv2
 import pytest
 from django.core.management import CommandError, call_command
 
-from provenance import c2pa_io, media, testing, verify
+from provenance import c2pa_io, media, verify
 from provenance import watermark as wm
+from tests.provenance import synthetic
 from tests.provenance.conftest import LICENSE
 
 
@@ -55,7 +56,7 @@ def resolver_registry():
 
 @pytest.fixture(scope="module")
 def stripped(signed_vertical):
-    return testing.reencode(signed_vertical, crf=30)
+    return synthetic.reencode(signed_vertical, crf=30)
 
 
 def test_signed_delivery_verifies_end_to_end(signed_vertical, vertical, generations):
@@ -108,7 +109,7 @@ def test_a_payload_that_is_no_generation_identifies_nothing(stripped, resolver_r
 
 
 def test_trusted_manifest_identifies_the_generation_without_the_watermark(small, generations):
-    unmarked = testing.encode_video(small.frames, crf=20)
+    unmarked = synthetic.encode_video(small.frames, crf=20)
     signed = _sign_unmarked(unmarked, payload=small.payload)
     report = verify.verify_file(data=signed, resolve_payload=generations)
     assert report["c2pa"]["state"] == "Trusted"
@@ -140,8 +141,8 @@ def test_the_declared_type_is_ignored_in_favour_of_the_bytes(signed_vertical):
     assert report["c2pa"]["state"] == "Trusted"
 
 
-def test_a_huge_file_is_refused_before_any_work(monkeypatch, signed_vertical):
-    monkeypatch.setenv("DOPPEL_VERIFY_MAX_BYTES", "4096")
+def test_a_huge_file_is_refused_before_any_work(settings, signed_vertical):
+    settings.DOPPEL_VERIFY_MAX_BYTES = 4096
     with pytest.raises(verify.MediaTooLarge) as info:
         verify.verify_file(data=signed_vertical)
     assert info.value.code == "payload_too_large" and "4096" in info.value.message
@@ -178,7 +179,7 @@ def test_truncated_jpeg_still_yields_what_it_can(vertical):
 
 
 def test_foreign_ca_with_a_forged_doppel_licence_is_not_presented_as_ours(small):
-    foreign = testing.foreign_signer()
+    foreign = synthetic.foreign_signer()
     manifest = {
         "claim_generator_info": [{"name": "Doppel"}],
         "assertions": [
@@ -196,7 +197,7 @@ def test_foreign_ca_with_a_forged_doppel_licence_is_not_presented_as_ours(small)
             {"label": "com.doppel.license", "data": {"version": 1, **LICENSE}},
         ],
     }
-    signed = testing.sign_with(foreign, data=small.mp4, mime="video/mp4", manifest=manifest)
+    signed = synthetic.sign_with(foreign, data=small.mp4, mime="video/mp4", manifest=manifest)
     report = verify.verify_file(data=signed)
     c2pa = report["c2pa"]
     assert c2pa["state"] == "Valid" and c2pa["ours"] is False and c2pa["license"] is None
@@ -240,7 +241,7 @@ def test_two_manifest_stores_are_reported(signed_vertical):
 
 @pytest.mark.slow
 def test_webm_and_mov_and_frame_grabs(signed_vertical, vertical, generations):
-    webm = testing.to_webm(signed_vertical)
+    webm = synthetic.to_webm(signed_vertical)
     report = verify.verify_file(data=webm, resolve_payload=generations)
     assert report["media"]["mime"] == "video/webm"
     assert "does not define" in report["c2pa"]["error"]
@@ -248,10 +249,10 @@ def test_webm_and_mov_and_frame_grabs(signed_vertical, vertical, generations):
         report["c2pa"]["state"] == "NoManifest" and report["watermark"]["generation"] == "gen_0001"
     )
 
-    mkv = testing.remux(signed_vertical, container="matroska")
+    mkv = synthetic.remux(signed_vertical, container="matroska")
     assert verify.verify_file(data=mkv)["media"]["mime"] == "video/x-matroska"
 
-    mov = testing.remux(signed_vertical, container="mov")
+    mov = synthetic.remux(signed_vertical, container="mov")
     assert media.sniff(mov).mime in ("video/quicktime", "video/mp4")
     assert (
         verify.verify_file(data=mov, resolve_payload=generations)["watermark"]["generation"]
@@ -259,7 +260,7 @@ def test_webm_and_mov_and_frame_grabs(signed_vertical, vertical, generations):
     )
 
     for fmt, mime in ((".jpg", "image/jpeg"), (".png", "image/png")):
-        grab = testing.frame_grab(signed_vertical, fmt=fmt)
+        grab = synthetic.frame_grab(signed_vertical, fmt=fmt)
         report = verify.verify_file(data=grab, resolve_payload=generations)
         assert report["media"] == {
             "mime": mime,

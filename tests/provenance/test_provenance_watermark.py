@@ -14,9 +14,10 @@ import cv2
 import numpy as np
 import pytest
 
-from provenance import c2pa_io, media, testing
+from provenance import c2pa_io, media
 from provenance import watermark as wm
 from provenance.watermark import detect, ecc, pattern
+from tests.provenance import synthetic
 
 # --- error control ----------------------------------------------------------------------------
 
@@ -103,7 +104,7 @@ def test_detects_in_raw_frames_of_both_orientations(vertical):
     result = wm.detect_frames(vertical.marked[:4])
     assert result.found and result.payload == vertical.payload
     assert result.confidence > 0.9 and result.bit_accuracy > 0.95 and result.frames_used == 4
-    landscape = testing.synthetic_frames("coffee", height=720, width=1280, count=3, seed=5)
+    landscape = synthetic.synthetic_frames("coffee", height=720, width=1280, count=3, seed=5)
     result = wm.detect_frames(wm.embed_frames(landscape, 0xABCDE12345))
     assert result.found and result.payload == 0xABCDE12345
 
@@ -123,8 +124,8 @@ def test_two_payloads_do_not_get_confused(vertical):
 def test_unmarked_content_is_not_detected(vertical):
     assert not wm.detect_frames(vertical.frames[:4]).found
     rng = random.Random(3)
-    for name in testing.SOURCES:
-        image = testing.source_image(name)
+    for name in synthetic.SOURCES:
+        image = synthetic.source_image(name)
         h, w = image.shape[:2]
         crop = image[rng.randrange(0, h // 4) :, rng.randrange(0, w // 4) :]
         result = wm.detect_frames(np.ascontiguousarray(crop))
@@ -137,14 +138,14 @@ def test_unmarked_content_is_not_detected(vertical):
 
 
 TRANSFORMS = {
-    "reencode_crf30": lambda v: testing.reencode(v, crf=30),
-    "downscale_50": lambda v: testing.downscale(v, factor=0.5),
-    "crop_10": lambda v: testing.crop(v, fraction=0.10, seed=4),
-    "crop_10_resize_back": lambda v: testing.crop(v, fraction=0.10, resize_back=True, seed=5),
-    "brightness_contrast": lambda v: testing.brightness_contrast(v, alpha=1.25, beta=-20),
-    "remux_mkv": lambda v: testing.remux(v, container="matroska"),
-    "remux_mov": lambda v: testing.remux(v, container="mov"),
-    "webm_vp9": lambda v: testing.to_webm(v),
+    "reencode_crf30": lambda v: synthetic.reencode(v, crf=30),
+    "downscale_50": lambda v: synthetic.downscale(v, factor=0.5),
+    "crop_10": lambda v: synthetic.crop(v, fraction=0.10, seed=4),
+    "crop_10_resize_back": lambda v: synthetic.crop(v, fraction=0.10, resize_back=True, seed=5),
+    "brightness_contrast": lambda v: synthetic.brightness_contrast(v, alpha=1.25, beta=-20),
+    "remux_mkv": lambda v: synthetic.remux(v, container="matroska"),
+    "remux_mov": lambda v: synthetic.remux(v, container="mov"),
+    "webm_vp9": lambda v: synthetic.to_webm(v),
 }
 
 
@@ -167,7 +168,7 @@ def test_survives_stripping_transformations(name, vertical, signed_vertical):
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", [".jpg", ".png"])
 def test_survives_a_single_frame_grab(fmt, vertical, signed_vertical):
-    grab = testing.frame_grab(signed_vertical, index=5, fmt=fmt)
+    grab = synthetic.frame_grab(signed_vertical, index=5, fmt=fmt)
     assert media.sniff(grab).kind == "image"
     result = wm.detect_image(data=grab)
     assert result.found and result.payload == vertical.payload and result.frames_used == 1

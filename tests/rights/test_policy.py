@@ -154,6 +154,19 @@ class TestQuota:
         decision = run({"renders_used": 9, "renders_held": 1}, quota_reserved=True)
         assert decision.allowed
 
+    def test_a_lost_race_for_the_last_unit_denies_on_quota_alone(self):
+        # The fresh counters say a unit is left, but the reservation failed: it was just taken.
+        allowed = run({"renders_used": 7, "renders_held": 2})
+        decision = policy.deny_quota_taken(allowed)
+        assert not decision.allowed and decision.failed_rules == ["quota_exceeded"]
+        assert decision.reasons[0].message == policy.QUOTA_TAKEN_MESSAGE
+        assert [c.rule for c in decision.checks] == list(policy.RULES)  # every rule still reported
+        assert allowed.allowed  # the input is left as it was
+
+    def test_a_lost_race_keeps_a_denial_and_its_own_reasons(self):
+        denied = run({"renders_used": 8, "renders_held": 2, "status": "suspended"})
+        assert policy.deny_quota_taken(denied) == denied
+
 
 class TestConsent:
     def test_consent_for_other_terms_is_missing(self):

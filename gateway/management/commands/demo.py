@@ -24,7 +24,9 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import av
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
@@ -77,8 +79,6 @@ def _multipart(field: str, filename: str, data: bytes, mime: str) -> tuple[bytes
 
 def _strip_and_reencode(mp4: bytes) -> bytes:
     """What a re-uploader does: decode, downscale to 50 %, re-encode at CRF 30 — the manifest is gone."""
-    import av
-
     src = av.open(io.BytesIO(mp4))
     out_buf = io.BytesIO()
     dst = av.open(out_buf, mode="w", format="mp4")
@@ -178,8 +178,6 @@ class Command(BaseCommand):
             stop()
 
     def _admin_user(self) -> str:
-        from django.contrib.auth import get_user_model
-
         path = settings.DATA_DIR / "demo_admin_password"
         User = get_user_model()
         if path.exists() and User.objects.filter(username="admin").exists():
