@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import check_int
-from ledger.checkpoint import NoteError, check_name
+from ledger.log.checkpoint import NoteError, check_name
 
 
 def platform_fee_bps() -> int:
