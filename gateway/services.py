@@ -140,7 +140,7 @@ def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprin
             # A refusal rolls back only hold_create's own savepoint; this transaction goes on.
             generation.hold = ledger.hold_create(
                 contract=contract, reference=generation.id, idempotency_key=f"hold:{generation.id}",
-                expected_seconds=max(1.0, len(data.script) / CHARS_PER_SECOND),
+                expected_seconds=max(1.0, len(data.script) / CHARS_PER_SECOND), platform=data.platform,
                 meta={"generation": generation.id, **data.usage(), "script_chars": len(data.script)},
                 expires_at=now + hold_ttl,
             )
