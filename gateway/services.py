@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from common.api.exceptions import error_body
+from common.timefmt import iso
 from gateway.exceptions import (
     GenerationForbidden,
     GenerationNotFound,
@@ -25,7 +26,7 @@ from gateway.exceptions import (
 )
 from gateway.models import TERMINAL, Generation, GenerationStatus, IdempotencyRecord
 from gateway.queue import enqueue
-from rights import policy
+from rights import policy, visibility
 from rights.models import Contract, Party, PartyKind
 from rights.selectors import contract_policy_terms
 from rights.terms import canonical_json
@@ -113,7 +114,7 @@ def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprin
                                data: GenerationInput, now: datetime) -> Outcome:
     from ledger import services as ledger
 
-    contract = Contract.objects.filter(id=data.contract_id, brand=brand).first()
+    contract = Contract.objects.filter(visibility.contract_q(brand), id=data.contract_id).first()
     if contract is None:
         raise GenerationNotFound("No such contract.")
     request = policy.GenerationRequest(
@@ -174,8 +175,7 @@ def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprin
         status, body = 202, {
             "id": generation.id, "status": generation.status, "contract": contract.id,
             "decision": decision.as_dict(),
-            "approval_expires_at": generation.approval_expires_at.isoformat().replace("+00:00", "Z")
-            if generation.approval_expires_at else None,
+            "approval_expires_at": iso(generation.approval_expires_at),
         }
         if generation.status == GenerationStatus.QUEUED:
             enqueue_render(generation.id)
@@ -202,10 +202,8 @@ def _emit_webhook(generation: Generation, event: str) -> None:
 
 
 def _locked_generation(*, generation_id: str, viewer: Party) -> Generation:
-    from rights.selectors import likeness_scope_q
-
     gen = (Generation.objects.select_for_update(of=("self",)).select_related("contract")
-           .filter(likeness_scope_q(viewer), id=generation_id).first())
+           .filter(visibility.generation_q(viewer), id=generation_id).first())
     if gen is None:
         raise GenerationNotFound()
     return gen

@@ -34,8 +34,6 @@ from gateway.models import DeliveryStatus, Generation, WebhookDelivery, WebhookE
 from gateway.queue import enqueue
 from rights.models import Party
 
-EVENTS = ("generation.delivered", "generation.denied", "generation.failed", "generation.rejected",
-          "generation.cancelled")
 SIGNATURE_HEADER = "Doppel-Signature"
 TOLERANCE_S = 300
 
