@@ -197,7 +197,7 @@ class GenerationAcceptedOutSerializer(serializers.Serializer):
     writes it once and replays it verbatim for the same Idempotency-Key."""
 
     id = serializers.CharField()
-    status = serializers.ChoiceField(choices=[GenerationStatus.QUEUED, GenerationStatus.AWAITING_APPROVAL])
+    status = serializers.ChoiceField(choices=GenerationStatus.choices, help_text="`queued` or `awaiting_approval`")
     contract = serializers.CharField()
     decision = PolicyDecisionOutSerializer()
     approval_expires_at = TimestampField(allow_null=True, help_text="When an unanswered approval lapses")

@@ -164,11 +164,23 @@ class ContractOutSerializer(serializers.Serializer):
 
 
 class PortraitOutSerializer(serializers.Serializer):
+    """A performer's portrait, or null before one was uploaded."""
+
     sha256 = serializers.CharField(source="portrait_sha256")
     has_landmarks = serializers.SerializerMethodField()
 
     def get_has_landmarks(self, party: Party) -> bool:
         return bool(party.landmarks)
+
+    def to_representation(self, party: Party) -> dict | None:
+        return super().to_representation(party) if party.portrait_sha256 else None
+
+
+class BlankAsNullField(serializers.CharField):
+    """A text column where blank means "not set": written as null."""
+
+    def to_representation(self, value) -> str | None:
+        return value or None
 
 
 class PartyOutSerializer(serializers.Serializer):
@@ -183,16 +195,9 @@ class PartyOutSerializer(serializers.Serializer):
     name = serializers.CharField()
     created_at = TimestampField()
     union = serializers.CharField(source="union_id", allow_null=True, required=False)
-    voice = serializers.SerializerMethodField(required=False)
-    portrait = serializers.SerializerMethodField(required=False)
+    voice = BlankAsNullField(allow_null=True, required=False, help_text="Preferred voice or language code")
+    portrait = PortraitOutSerializer(source="*", allow_null=True, required=False)
     pension_health_bps = serializers.IntegerField(allow_null=True, required=False)
-
-    def get_voice(self, party: Party) -> str | None:
-        return party.voice or None
-
-    @extend_schema_field(PortraitOutSerializer(allow_null=True))
-    def get_portrait(self, party: Party) -> dict | None:
-        return PortraitOutSerializer(party).data if party.portrait_sha256 else None
 
     def to_representation(self, party: Party) -> dict:
         out = super().to_representation(party)

@@ -33,12 +33,8 @@ class StrictCharField(serializers.CharField):
 
 
 class TimestampField(serializers.DateTimeField):
-    """An output timestamp written by ``common.timefmt.iso`` (UTC, ``Z``), the one
-    format of the API; None stays null. Output only."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("read_only", True)
-        super().__init__(**kwargs)
+    """A timestamp as the API writes it: ``common.timefmt.iso`` (UTC, ``Z``), the one
+    format of every output serializer; None stays null."""
 
     def to_representation(self, value):
         return iso(value)
