@@ -21,7 +21,7 @@ from gateway.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
-from ledger.selectors import royalty_summary
+from ledger.selectors import RoyaltySummary, royalty_summary
 from renderer import PROFILES, RenderError, available_languages, profile_for_platform
 from rights import vocab
 
@@ -137,17 +137,6 @@ class AssetOutSerializer(serializers.Serializer):
         return "video/mp4"
 
 
-class GenerationRoyaltyOutSerializer(serializers.Serializer):
-    """``ledger.selectors.royalty_summary`` of the generation's royalty transaction."""
-
-    transaction = serializers.CharField()
-    currency = serializers.CharField()
-    performer_amount = serializers.IntegerField(help_text="What the performer earns (minor units)")
-    union_amount = serializers.IntegerField(help_text="The union's pension & health contribution")
-    fee_amount = serializers.IntegerField(help_text="Doppel's fee")
-    total = serializers.IntegerField(help_text="What the brand pays")
-
-
 class GenerationOutSerializer(serializers.Serializer):
     """A generation as its brand, performer and union see it (shared/API.md "Generations").
     Put the request in the context for an absolute asset URL."""
@@ -185,8 +174,7 @@ class GenerationOutSerializer(serializers.Serializer):
     def get_asset(self, gen: Generation) -> dict | None:
         return AssetOutSerializer(gen, context=self.context).data if gen.asset_sha256 else None
 
-    @extend_schema_field(GenerationRoyaltyOutSerializer(allow_null=True))
-    def get_royalty(self, gen: Generation) -> dict | None:
+    def get_royalty(self, gen: Generation) -> RoyaltySummary | None:
         if not gen.ledger_transaction_id:
             return None
         return royalty_summary(gen.ledger_transaction)

@@ -1,8 +1,4 @@
-"""Thin API views of the generation gateway, verification and webhooks.
-
-Who may call each method is declared on it with ``@roles`` (``rights.auth``);
-what a caller sees is ``rights.visibility``'s rule, applied by the selectors.
-"""
+"""Thin API views of the generation gateway, verification and webhooks (roles: ``@roles``)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db import connection
 from django.db.models import Case, IntegerField, Prefetch, QuerySet, Sum, When
@@ -184,7 +184,19 @@ def log_consistency_proof(*, first: int, second: int) -> list[bytes]:
 _SUMMARY_FIELDS = ("performer_amount", "union_amount", "fee_amount", "total")
 
 
-def royalty_summary(transaction: Transaction) -> dict[str, Any]:
+class RoyaltySummary(TypedDict):
+    """Who gets what of one transaction, in minor units of ``currency`` (the API
+    declares its bodies' ``royalty`` with this type)."""
+
+    transaction: str
+    currency: str | None
+    performer_amount: int
+    union_amount: int  # the union's pension & health contribution
+    fee_amount: int
+    total: int  # what the brand pays
+
+
+def royalty_summary(transaction: Transaction) -> RoyaltySummary:
     """API.md's generation ``royalty``: what the performer earns, the union's P&H, our
     fee, and what the brand pays. Royalty and revenue-share transactions carry the
     breakdown in their (signed, immutable) meta, so this costs no query; others are

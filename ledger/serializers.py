@@ -7,14 +7,13 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.utils.dateparse import parse_date, parse_datetime
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from common.api.fields import StrictCharField, StrictIntegerField, TimestampField
 from common.api.serializers import PageQuerySerializer, StrictSerializer
 from ledger.leaf import format_timestamp
 from ledger.models import MAX_AMOUNT, AccountPurpose, HoldStatus, Side, TransactionKind
-from ledger.selectors import royalty_summary
+from ledger.selectors import RoyaltySummary, royalty_summary
 from rights import vocab
 
 MAX_TREE_SIZE = 2**63 - 1
@@ -166,24 +165,12 @@ class TransactionOutSerializer(serializers.Serializer):
             return None
 
 
-class RoyaltySummaryOutSerializer(serializers.Serializer):
-    """``ledger.selectors.royalty_summary``: who gets what of one transaction (minor units)."""
-
-    transaction = serializers.CharField()
-    currency = serializers.CharField()
-    performer_amount = serializers.IntegerField()
-    union_amount = serializers.IntegerField(help_text="The union's pension & health contribution")
-    fee_amount = serializers.IntegerField()
-    total = serializers.IntegerField(help_text="What the brand pays")
-
-
 class SaleOutSerializer(TransactionOutSerializer):
     """The revenue-share transaction a sale booked, with its royalty summary."""
 
     royalty = serializers.SerializerMethodField()
 
-    @extend_schema_field(RoyaltySummaryOutSerializer)
-    def get_royalty(self, txn) -> dict:
+    def get_royalty(self, txn) -> RoyaltySummary:
         return royalty_summary(txn)
 
 
@@ -299,7 +286,7 @@ class StatementOutSerializer(serializers.Serializer):
 
 __all__ = [
     "BalanceQuerySerializer", "BalancesOutSerializer", "ConsistencyProofOutSerializer", "ConsistencyQuerySerializer",
-    "InclusionProofOutSerializer", "InclusionQuerySerializer", "RoyaltySummaryOutSerializer", "SaleCreateInSerializer",
+    "InclusionProofOutSerializer", "InclusionQuerySerializer", "SaleCreateInSerializer",
     "SaleOutSerializer", "StatementOutSerializer", "StatementQuerySerializer", "TransactionListQuerySerializer",
     "TransactionOutSerializer", "TreeHeadOutSerializer", "UsageQuerySerializer", "UsageRowOutSerializer",
 ]

@@ -61,18 +61,10 @@ def contract_policy_terms(*, contract: Contract) -> policy.ContractTerms:
     (``Contract.terms``) with its status, quota counters and consent."""
     terms = contract.terms
     return policy.ContractTerms(
-        contract_id=contract.id,
-        brand_id=terms.brand,
-        status=contract.status,
-        valid_from=terms.valid_from,
-        valid_until=terms.valid_until,
-        platforms=frozenset(terms.platforms),
-        banned_categories=frozenset(terms.banned_categories),
-        languages=frozenset(terms.languages),
-        territories=frozenset(terms.territories),
-        max_renders=terms.max_renders,
-        renders_used=contract.renders_used,
-        renders_held=contract.renders_held,
-        terms_hash=contract.terms_hash,
-        consent_terms_hash=contract.consented_terms_hash or None,
+        contract_id=contract.id, brand_id=terms.brand, status=contract.status,
+        valid_from=terms.valid_from, valid_until=terms.valid_until,
+        platforms=frozenset(terms.platforms), banned_categories=frozenset(terms.banned_categories),
+        languages=frozenset(terms.languages), territories=frozenset(terms.territories),
+        max_renders=terms.max_renders, renders_used=contract.renders_used, renders_held=contract.renders_held,
+        terms_hash=contract.terms_hash, consent_terms_hash=contract.consented_terms_hash or None,
     )

@@ -1,7 +1,7 @@
 """Thin API views for parties, keys and contracts (STYLE.md: <Entity><Action>Api).
 
-Who may call each method is declared on it with ``@roles`` (``rights.auth``);
-what a caller sees is ``rights.visibility``'s rule, applied by the selectors.
+Who may call a method is declared on it with ``@roles`` (``rights.auth``); what a
+caller sees is the rule of ``rights.visibility``, which the selectors apply.
 """
 
 from __future__ import annotations
