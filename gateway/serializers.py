@@ -116,11 +116,18 @@ class DecisionField(serializers.JSONField):
 
 
 class FailureOutSerializer(serializers.Serializer):
+    """Why a generation ended undelivered; null otherwise."""
+
     code = serializers.CharField(source="failure_code")
     message = serializers.CharField(source="failure_message")
 
+    def to_representation(self, gen: Generation) -> dict | None:
+        return super().to_representation(gen) if gen.failure_code else None
+
 
 class AssetOutSerializer(serializers.Serializer):
+    """The delivered clip; null until delivery."""
+
     url = serializers.SerializerMethodField()
     mime = serializers.SerializerMethodField()
     sha256 = serializers.CharField(source="asset_sha256")
@@ -135,6 +142,9 @@ class AssetOutSerializer(serializers.Serializer):
 
     def get_mime(self, gen: Generation) -> str:
         return "video/mp4"
+
+    def to_representation(self, gen: Generation) -> dict | None:
+        return super().to_representation(gen) if gen.asset_sha256 else None
 
 
 class GenerationOutSerializer(serializers.Serializer):
@@ -154,8 +164,8 @@ class GenerationOutSerializer(serializers.Serializer):
     territory = serializers.CharField()
     profile = serializers.CharField()
     decision = DecisionField()
-    failure = serializers.SerializerMethodField()
-    asset = serializers.SerializerMethodField()
+    failure = FailureOutSerializer(source="*", allow_null=True)
+    asset = AssetOutSerializer(source="*", allow_null=True)
     royalty = serializers.SerializerMethodField()
     approval_expires_at = TimestampField(allow_null=True)
     created_at = TimestampField()
@@ -165,14 +175,6 @@ class GenerationOutSerializer(serializers.Serializer):
     def get_progress(self, gen: Generation) -> float:
         """0..1, three decimals."""
         return round(gen.progress, 3)
-
-    @extend_schema_field(FailureOutSerializer(allow_null=True))
-    def get_failure(self, gen: Generation) -> dict | None:
-        return FailureOutSerializer(gen).data if gen.failure_code else None
-
-    @extend_schema_field(AssetOutSerializer(allow_null=True))
-    def get_asset(self, gen: Generation) -> dict | None:
-        return AssetOutSerializer(gen, context=self.context).data if gen.asset_sha256 else None
 
     def get_royalty(self, gen: Generation) -> RoyaltySummary | None:
         if not gen.ledger_transaction_id:

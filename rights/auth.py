@@ -86,12 +86,13 @@ def roles(*kinds: str):
         raise ValueError(f"roles() takes party kinds ({', '.join(PartyKind.values)}), got {kinds!r}")
 
     def declare(method):
-        method.allowed_kinds = tuple(kinds)
+        method.allowed_kinds = tuple(PartyKind(kind).value for kind in kinds)
         return method
 
     return declare
 
 
+# ``@roles(*ANY_PARTY)``: every kind of party (visibility still decides what it sees).
 ANY_PARTY = tuple(PartyKind.values)
 
 
