@@ -259,6 +259,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One schema name per vocabulary (the TextChoices listed once in the models).
+    "ENUM_NAME_OVERRIDES": {
+        "ContractStatusEnum": "rights.models.REPORTED_STATUSES",
+        "PartyKindEnum": "rights.models.PartyKind",
+        "GenerationStatusEnum": "gateway.models.GenerationStatus",
+        "WebhookEventEnum": "gateway.models.WebhookEvent",
+        "DeliveryStatusEnum": "gateway.models.DeliveryStatus",
+        "HoldStatusEnum": "ledger.models.HoldStatus",
+        "TransactionKindEnum": "ledger.models.TransactionKind",
+        "SideEnum": "ledger.models.Side",
+    },
 }
 
 # --- background work (django-q2) ------------------------------------------------

@@ -23,6 +23,16 @@ class GenerationStatus(models.TextChoices):
     CANCELLED = "cancelled"
 
 
+class WebhookEvent(models.TextChoices):
+    """What a brand's webhook endpoint may subscribe to: a generation reached an end."""
+
+    DELIVERED = "generation.delivered"
+    DENIED = "generation.denied"
+    FAILED = "generation.failed"
+    REJECTED = "generation.rejected"
+    CANCELLED = "generation.cancelled"
+
+
 TERMINAL = frozenset({GenerationStatus.DELIVERED, GenerationStatus.FAILED, GenerationStatus.DENIED,
                       GenerationStatus.REJECTED, GenerationStatus.CANCELLED})
 IN_FLIGHT = frozenset({GenerationStatus.QUEUED, GenerationStatus.RENDERING, GenerationStatus.SIGNING})

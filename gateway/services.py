@@ -45,9 +45,9 @@ from ledger import services as ledger
 from ledger.exceptions import QuotaExceeded
 from ledger.models import HoldStatus
 from provenance import watermark
-from rights import policy
+from rights import policy, visibility
 from rights.models import Contract, Party, PartyKind
-from rights.selectors import contract_policy_terms, likeness_scope_q
+from rights.selectors import contract_policy_terms
 from rights.terms import canonical_json
 
 # English speech runs at roughly 14 characters a second: the hold's expected length.
@@ -123,7 +123,7 @@ def generation_request(
 
 def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprint: str,
                                data: GenerationInput, now: datetime) -> Outcome:
-    contract = Contract.objects.filter(id=data.contract_id, brand=brand).first()
+    contract = Contract.objects.filter(visibility.contract_q(brand), id=data.contract_id).first()
     if contract is None:
         raise GenerationNotFound("No such contract.")
     request = data.policy_request(brand_id=brand.id)
@@ -177,7 +177,7 @@ def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprin
 
 def _locked_generation(*, generation_id: str, viewer: Party) -> Generation:
     gen = (Generation.objects.select_for_update(of=("self",)).select_related("contract")
-           .filter(likeness_scope_q(viewer), id=generation_id).first())
+           .filter(visibility.generation_q(viewer), id=generation_id).first())
     if gen is None:
         raise GenerationNotFound()
     return gen

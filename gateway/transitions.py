@@ -30,9 +30,9 @@ from django.conf import settings
 from django.db import transaction
 
 from gateway.inputs import GenerationInput
-from gateway.models import TERMINAL, Generation, GenerationStatus
+from gateway.models import TERMINAL, Generation, GenerationStatus, WebhookEvent
 from gateway.queue import enqueue
-from gateway.webhooks import WebhookEvent, event_emit
+from gateway.webhooks import event_emit
 from ledger import services as ledger
 from rights import policy
 from rights.selectors import contract_policy_terms

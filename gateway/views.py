@@ -1,10 +1,17 @@
-"""Thin API views of the generation gateway, verification and webhooks."""
+"""Thin API views of the generation gateway, verification and webhooks (roles: ``@roles``)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -13,25 +20,34 @@ from rest_framework.views import APIView
 from common.api.exceptions import error_body
 from common.api.pagination import paginated_response
 from common.api.requests import idempotency_key_header, query_params, single_upload
-from common.api.schema import ERRORS
+from common.api.schema import ERRORS, paginated
 from common.api.serializers import ReasonInSerializer
-from common.errors import Forbidden, NotFound
+from common.errors import NotFound
 from gateway import limits, selectors, services, webhooks
-from gateway.models import WebhookDelivery, WebhookEndpoint
 from gateway.pipeline import assets_dir
 from gateway.serializers import (
+    GenerationAcceptedOutSerializer,
     GenerationCreateInSerializer,
     GenerationListQuerySerializer,
     GenerationOutSerializer,
+    VerifyReportOutSerializer,
     WebhookCreateInSerializer,
-    generation_representation,
-    iso,
+    WebhookDeliveryOutSerializer,
+    WebhookEndpointCreatedOutSerializer,
+    WebhookEndpointOutSerializer,
 )
+from provenance.media import MediaError
+from provenance.verify import verify_file
+from rights.auth import ANY_PARTY, roles
 from rights.models import PartyKind
 
 GENERATION_EXAMPLE = OpenApiExample("A TikTok ad", value={
     "contract": "ctr_…", "script": "Crack open an ice-cold Fizzly and taste the summer.",
     "platform": "tiktok", "category": "soft_drinks", "language": "en", "territory": "US"}, request_only=True)
+
+
+def generation_body(request, gen) -> dict:
+    return GenerationOutSerializer(gen, context={"request": request}).data
 
 
 class GenerationListCreateApi(APIView):
@@ -41,15 +57,14 @@ class GenerationListCreateApi(APIView):
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True,
                                      description="Same key + same body replays the first response for 24 h; "
                                                  "same key + another body is 409 idempotency_conflict.")],
-        responses={202: GenerationOutSerializer, **ERRORS},
+        responses={202: GenerationAcceptedOutSerializer, **ERRORS},
         examples=[GENERATION_EXAMPLE],
         description="Request a generation. The policy engine decides first: a denial is recorded and "
                     "answered 403 `policy_denied` with every failing rule; an accepted request reserves "
                     "quota (a ledger hold) and is queued, or waits for the performer's approval.",
     )
+    @roles(PartyKind.BRAND)
     def post(self, request):
-        if request.user.kind != PartyKind.BRAND:
-            raise Forbidden("Only brands request generations.")
         limits.rate_limit_hit(brand=request.user)
         key = idempotency_key_header(request)
         ser = GenerationCreateInSerializer(data=request.data)
@@ -73,31 +88,34 @@ class GenerationListCreateApi(APIView):
         operation_id="generations_list",
         parameters=[OpenApiParameter("status", str), OpenApiParameter("contract", str),
                     OpenApiParameter("limit", int), OpenApiParameter("cursor", str)],
-        responses={200: GenerationOutSerializer(many=True), **ERRORS},
+        responses={200: paginated(GenerationOutSerializer), **ERRORS},
         description="Generations visible to the caller, denials included (unions audit them).",
     )
+    @roles(*ANY_PARTY)
     def get(self, request):
         params = query_params(request, GenerationListQuerySerializer)
         qs = selectors.generation_list(party=request.user, status=params.get("status"),
                                        contract=params.get("contract"))
-        return paginated_response(
-            request=request, view=self, queryset=qs,
-            serialize=lambda page: [generation_representation(g, request=request) for g in page])
+        return paginated_response(request=request, view=self, queryset=qs, serialize=lambda page: GenerationOutSerializer(
+            page, many=True, context={"request": request}).data)
 
 
 class GenerationDetailApi(APIView):
     @extend_schema(operation_id="generations_get", responses={200: GenerationOutSerializer, **ERRORS})
+    @roles(*ANY_PARTY)
     def get(self, request, generation_id: str):
         gen = selectors.generation_get(party=request.user, generation_id=generation_id)
         if gen is None:
             raise NotFound()
-        return Response(generation_representation(gen, request=request))
+        return Response(generation_body(request, gen))
 
 
 class GenerationAssetApi(APIView):
     @extend_schema(operation_id="generations_asset",
-                   responses={(200, "video/mp4"): bytes, **ERRORS},
+                   responses={(200, "video/mp4"): OpenApiResponse(OpenApiTypes.BINARY, description="The MP4"),
+                              **ERRORS},
                    description="The signed MP4: for the brand, the performer and the performer's union.")
+    @roles(*ANY_PARTY)
     def get(self, request, generation_id: str):
         gen = selectors.generation_get(party=request.user, generation_id=generation_id)
         if gen is None or not gen.asset_path:
@@ -112,43 +130,42 @@ class GenerationAssetApi(APIView):
         return resp
 
 
-class _GenerationActionApi(APIView):
-    def respond(self, request, gen):
-        return Response(generation_representation(gen, request=request))
+# Approve, reject and cancel accept any party: the service answers 404 for a
+# generation the caller cannot see, then 403 unless it is the performer's
+# (approve, reject) or the brand's (cancel).
 
 
-class GenerationApproveApi(_GenerationActionApi):
+class GenerationApproveApi(APIView):
     @extend_schema(operation_id="generations_approve", request=None,
                    responses={200: GenerationOutSerializer, **ERRORS})
+    @roles(*ANY_PARTY)
     def post(self, request, generation_id: str):
         gen = services.generation_approve(generation_id=generation_id, performer=request.user)
-        return self.respond(request, gen)
+        return Response(generation_body(request, gen))
 
 
-class GenerationRejectApi(_GenerationActionApi):
+class GenerationRejectApi(APIView):
     @extend_schema(operation_id="generations_reject", request=ReasonInSerializer,
                    responses={200: GenerationOutSerializer, **ERRORS})
+    @roles(*ANY_PARTY)
     def post(self, request, generation_id: str):
         ser = ReasonInSerializer(data=request.data if request.data else {})
         ser.is_valid(raise_exception=True)
         gen = services.generation_reject(generation_id=generation_id, performer=request.user,
                                          reason=ser.validated_data["reason"])
-        return self.respond(request, gen)
+        return Response(generation_body(request, gen))
 
 
-class GenerationCancelApi(_GenerationActionApi):
+class GenerationCancelApi(APIView):
     @extend_schema(operation_id="generations_cancel", request=None,
                    responses={200: GenerationOutSerializer, **ERRORS})
+    @roles(*ANY_PARTY)
     def post(self, request, generation_id: str):
         gen = services.generation_cancel(generation_id=generation_id, brand=request.user)
-        return self.respond(request, gen)
+        return Response(generation_body(request, gen))
 
 
 MEDIA_ERROR_STATUS = {"payload_too_large": 413, "unsupported_media": 415, "unreadable_media": 422}
-
-VERIFY_RESPONSE = inline_serializer(name="VerifyReport", fields={
-    "c2pa": serializers.DictField(), "watermark": serializers.DictField(),
-    "generation": serializers.DictField(allow_null=True)})
 
 
 class VerifyApi(APIView):
@@ -158,15 +175,13 @@ class VerifyApi(APIView):
         operation_id="verify",
         request={"multipart/form-data": inline_serializer(name="VerifyUpload",
                                                           fields={"file": serializers.FileField()})},
-        responses={200: VERIFY_RESPONSE, **ERRORS},
+        responses={200: VerifyReportOutSerializer, **ERRORS},
         description="Check a clip or frame (MP4, MOV, WebM, JPEG, PNG): its C2PA Content Credentials, "
                     "the invisible watermark, and the generation it identifies — also when the manifest "
                     "was stripped.",
     )
+    @roles(*ANY_PARTY)
     def post(self, request):
-        from provenance.media import MediaError
-        from provenance.verify import verify_file
-
         upload = single_upload(request, field="file", limit=settings.DOPPEL_MAX_UPLOAD_BYTES, noun="file")
         try:
             report = verify_file(data=upload.read(), filename=upload.name,
@@ -175,44 +190,40 @@ class VerifyApi(APIView):
             status = MEDIA_ERROR_STATUS.get(exc.code, 400)
             return Response(error_body(exc.code, f"The file cannot be verified: {exc}",
                                        fields={"file": [str(exc)]}), status=status)
+        # provenance's report is written back as is; VerifyReportOutSerializer describes it.
         return Response(report)
 
 
 # --- webhooks ----------------------------------------------------------------------------
 
 
-def _endpoint_out(e: WebhookEndpoint) -> dict:
-    return {"id": e.id, "url": e.url, "events": e.events or list(webhooks.EVENTS), "active": e.active,
-            "created_at": iso(e.created_at)}
-
-
 class WebhookEndpointListCreateApi(APIView):
-    allowed_kinds = ("brand",)
-
-    @extend_schema(operation_id="webhooks_list", responses={200: dict, **ERRORS})
+    @extend_schema(operation_id="webhooks_list", responses={200: inline_serializer(
+        name="WebhookEndpointList", fields={"results": WebhookEndpointOutSerializer(many=True)}), **ERRORS})
+    @roles(PartyKind.BRAND)
     def get(self, request):
-        return Response({"results": [_endpoint_out(e) for e in
-                                     WebhookEndpoint.objects.filter(brand=request.user, active=True)]})
+        endpoints = selectors.webhook_endpoint_list(brand=request.user)
+        return Response({"results": WebhookEndpointOutSerializer(endpoints, many=True).data})
 
     @extend_schema(operation_id="webhooks_create", request=WebhookCreateInSerializer,
-                   responses={201: dict, **ERRORS},
+                   responses={201: WebhookEndpointCreatedOutSerializer, **ERRORS},
                    description="Register a URL for generation events. The signing secret is shown once. "
                                "Each POST carries `Doppel-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "
                                "\"<t>.<body>\")>`.")
+    @roles(PartyKind.BRAND)
     def post(self, request):
         ser = WebhookCreateInSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         endpoint = webhooks.endpoint_create(brand=request.user, url=ser.validated_data["url"],
                                             events=ser.validated_data["events"])
-        return Response({**_endpoint_out(endpoint), "secret": endpoint.secret}, status=201)
+        return Response(WebhookEndpointCreatedOutSerializer(endpoint).data, status=201)
 
 
 class WebhookEndpointDisableApi(APIView):
-    allowed_kinds = ("brand",)
-
     @extend_schema(operation_id="webhooks_delete", responses={204: None, **ERRORS})
+    @roles(PartyKind.BRAND)
     def delete(self, request, endpoint_id: str):
-        endpoint = WebhookEndpoint.objects.filter(brand=request.user, id=endpoint_id, active=True).first()
+        endpoint = selectors.webhook_endpoint_get(brand=request.user, endpoint_id=endpoint_id)
         if endpoint is None:
             raise NotFound()
         webhooks.endpoint_disable(endpoint=endpoint)
@@ -220,16 +231,11 @@ class WebhookEndpointDisableApi(APIView):
 
 
 class WebhookDeliveryListApi(APIView):
-    allowed_kinds = ("brand",)
-
-    @extend_schema(operation_id="webhooks_deliveries", responses={200: dict, **ERRORS},
+    @extend_schema(operation_id="webhooks_deliveries", responses={200: paginated(WebhookDeliveryOutSerializer),
+                                                                  **ERRORS},
                    description="The delivery log: every event, its attempts and their outcomes.")
+    @roles(PartyKind.BRAND)
     def get(self, request):
         query_params(request, GenerationListQuerySerializer)
-        qs = WebhookDelivery.objects.filter(endpoint__brand=request.user)
-        return paginated_response(request=request, view=self, queryset=qs, serialize=lambda page: [
-            {"id": d.id, "endpoint": d.endpoint_id, "event": d.event, "generation": d.generation_id,
-             "status": d.status, "attempts": d.attempts, "last_status_code": d.last_status_code,
-             "last_error": d.last_error, "next_attempt_at": iso(d.next_attempt_at) if d.status == "pending"
-             else None, "delivered_at": iso(d.delivered_at), "log": d.log, "created_at": iso(d.created_at)}
-            for d in page])
+        return paginated_response(request=request, view=self, queryset=selectors.webhook_delivery_list(
+            brand=request.user), serialize=lambda page: WebhookDeliveryOutSerializer(page, many=True).data)

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from common.errors import InvalidRequest
@@ -34,19 +34,6 @@ from gateway.models import DeliveryStatus, Generation, WebhookDelivery, WebhookE
 from gateway.queue import enqueue
 from rights.models import Party
 
-
-class WebhookEvent(models.TextChoices):
-    """What a brand may subscribe to: a generation entering one of these statuses
-    (``gateway.transitions.WEBHOOK_EVENTS`` maps each status to its event)."""
-
-    DELIVERED = "generation.delivered"
-    DENIED = "generation.denied"
-    FAILED = "generation.failed"
-    REJECTED = "generation.rejected"
-    CANCELLED = "generation.cancelled"
-
-
-EVENTS = tuple(WebhookEvent.values)
 SIGNATURE_HEADER = "Doppel-Signature"
 TOLERANCE_S = 300
 

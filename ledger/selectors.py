@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db import connection
-from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Sum, When
+from django.db.models import Case, IntegerField, Prefetch, QuerySet, Sum, When
 
+from common.timefmt import iso
 from ledger.log import merkle
 from ledger.log.leaf import format_timestamp, leaf_document, leaf_text
 from ledger.models import (
@@ -27,40 +28,27 @@ from ledger.models import (
     TreeHead,
     node_key,
 )
-from rights.models import Contract, Party, PartyKind
+from rights import visibility
+from rights.models import Party
 
 # --- scopes -----------------------------------------------------------------------------
 
 
-def party_scope_q(viewer: Party, field: str) -> Q:
-    """Parties ``viewer`` may see through ``field``: itself, and a union's members."""
-    q = Q(**{field: viewer})
-    if viewer.kind == PartyKind.UNION:
-        q |= Q(**{f"{field}__union": viewer})
-    return q
-
-
 def party_visible(*, viewer: Party, party_id: str) -> Party | None:
-    """The party ``party_id`` if ``viewer`` may read its ledger (itself, or a union's member)."""
+    """The party ``party_id`` if ``viewer`` may read its ledger (``visibility.books_q``)."""
     if party_id == viewer.id:
         return viewer
-    if viewer.kind == PartyKind.UNION:
-        return Party.objects.filter(id=party_id, union=viewer, kind=PartyKind.PERFORMER).first()
-    return None
+    return Party.objects.filter(visibility.books_q(viewer), id=party_id).first()
 
 
 def transactions_visible(*, viewer: Party) -> QuerySet[Transaction]:
-    """Transactions with a posting on an account of a party ``viewer`` may see."""
-    touching = Posting.objects.filter(party_scope_q(viewer, "account__party")).values("transaction_id")
+    """Transactions ``viewer`` may see (``visibility.transaction_scope``), each with
+    its postings and leaf: a page of them costs three queries whatever its length."""
     return (
-        Transaction.objects.filter(id__in=touching)
+        visibility.transaction_scope(Transaction.objects.all(), viewer=viewer)
         .select_related("log_leaf")
         .prefetch_related(Prefetch("postings", queryset=Posting.objects.select_related("account").order_by("id")))
     )
-
-
-def contract_of_brand(*, brand: Party, contract_id: str) -> Contract | None:
-    return Contract.objects.filter(id=contract_id, brand=brand).first()
 
 
 def transaction_visible(*, viewer: Party, transaction_id: str) -> Transaction | None:
@@ -192,7 +180,19 @@ def log_consistency_proof(*, first: int, second: int) -> list[bytes]:
 _SUMMARY_FIELDS = ("performer_amount", "union_amount", "fee_amount", "total")
 
 
-def royalty_summary(transaction: Transaction) -> dict[str, Any]:
+class RoyaltySummary(TypedDict):
+    """Who gets what of one transaction, in minor units of ``currency`` (the API
+    declares its bodies' ``royalty`` with this type)."""
+
+    transaction: str
+    currency: str | None
+    performer_amount: int
+    union_amount: int  # the union's pension & health contribution
+    fee_amount: int
+    total: int  # what the brand pays
+
+
+def royalty_summary(transaction: Transaction) -> RoyaltySummary:
     """API.md's generation ``royalty``: what the performer earns, the union's P&H, our
     fee, and what the brand pays. Royalty and revenue-share transactions carry the
     breakdown in their (signed, immutable) meta, so this costs no query; others are
@@ -220,13 +220,7 @@ def usage_holds(
     *, viewer: Party, start: datetime | None = None, end: datetime | None = None, status: str | None = None
 ) -> QuerySet[Hold]:
     """Every metered use (hold) of the contracts ``viewer`` may see, newest first."""
-    if viewer.kind == PartyKind.BRAND:
-        scope = Q(contract__brand=viewer)
-    elif viewer.kind == PartyKind.PERFORMER:
-        scope = Q(contract__performer=viewer)
-    else:
-        scope = Q(contract__performer__union=viewer)
-    qs = Hold.objects.filter(scope).select_related("contract", "transaction")
+    qs = Hold.objects.filter(visibility.hold_q(viewer)).select_related("contract", "transaction")
     if start is not None:
         qs = qs.filter(created_at__gte=start)
     if end is not None:
@@ -243,10 +237,6 @@ USAGE_COLUMNS = (
 )
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
 def usage_row(hold: Hold) -> dict[str, Any]:
     meta = hold.meta or {}
     txn = hold.transaction if hold.status == Hold.Status.POSTED else None
@@ -259,9 +249,9 @@ def usage_row(hold: Hold) -> dict[str, Any]:
         "brand": hold.contract.brand_id,
         "performer": hold.contract.performer_id,
         "status": hold.status,
-        "created_at": _iso(hold.created_at),
-        "posted_at": _iso(hold.posted_at),
-        "voided_at": _iso(hold.voided_at),
+        "created_at": iso(hold.created_at),
+        "posted_at": iso(hold.posted_at),
+        "voided_at": iso(hold.voided_at),
         "void_reason": hold.void_reason or None,
         "platform": hold.platform,
         "category": meta.get("category"),

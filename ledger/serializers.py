@@ -9,10 +9,11 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 
-from common.api.fields import StrictCharField, StrictIntegerField
+from common.api.fields import StrictCharField, StrictIntegerField, TimestampField
 from common.api.serializers import PageQuerySerializer, StrictSerializer
 from ledger.log.leaf import format_timestamp
-from ledger.models import MAX_AMOUNT, HoldStatus, TransactionKind
+from ledger.models import MAX_AMOUNT, AccountPurpose, HoldStatus, Side, TransactionKind
+from ledger.selectors import RoyaltySummary, royalty_summary
 from rights import vocab
 
 MAX_TREE_SIZE = 2**63 - 1
@@ -133,8 +134,8 @@ class SaleCreateInSerializer(StrictSerializer):
 class PostingOutSerializer(serializers.Serializer):
     account = serializers.CharField(source="account_id")
     party = serializers.CharField(source="account.party_id", allow_null=True)
-    purpose = serializers.CharField(source="account.purpose")
-    side = serializers.CharField()
+    purpose = serializers.ChoiceField(source="account.purpose", choices=AccountPurpose.choices)
+    side = serializers.ChoiceField(choices=Side.choices)
     amount = serializers.IntegerField()
     currency = serializers.CharField()
 
@@ -144,7 +145,7 @@ class TransactionOutSerializer(serializers.Serializer):
     (``created_at`` with microseconds), so an auditor can rebuild the leaf."""
 
     id = serializers.CharField()
-    kind = serializers.CharField()
+    kind = serializers.ChoiceField(choices=TransactionKind.choices)
     created_at = serializers.SerializerMethodField()
     contract = serializers.CharField(source="contract_id", allow_null=True)
     hold = serializers.CharField(source="hold_id", allow_null=True)
@@ -164,26 +165,128 @@ class TransactionOutSerializer(serializers.Serializer):
             return None
 
 
+class SaleOutSerializer(TransactionOutSerializer):
+    """The revenue-share transaction a sale booked, with its royalty summary."""
+
+    royalty = serializers.SerializerMethodField()
+
+    def get_royalty(self, txn) -> RoyaltySummary:
+        return royalty_summary(txn)
+
+
 class BalanceOutSerializer(serializers.Serializer):
     account = serializers.CharField()
-    purpose = serializers.CharField()
+    purpose = serializers.ChoiceField(choices=AccountPurpose.choices)
     currency = serializers.CharField()
-    normal_side = serializers.CharField()
+    normal_side = serializers.ChoiceField(choices=Side.choices)
     debits = serializers.IntegerField()
     credits = serializers.IntegerField()
-    balance = serializers.IntegerField()
+    balance = serializers.IntegerField(help_text="Signed by the account's normal side")
+
+
+class BalancesOutSerializer(serializers.Serializer):
+    party = serializers.CharField()
+    balances = BalanceOutSerializer(many=True)
 
 
 class TreeHeadOutSerializer(serializers.Serializer):
     size = serializers.IntegerField()
     root_hash = serializers.CharField()
-    timestamp = serializers.DateTimeField()
-    checkpoint = serializers.CharField()
-    verifier_key = serializers.CharField()
+    timestamp = TimestampField(help_text="Not signed")
+    checkpoint = serializers.CharField(help_text="A C2SP tlog-checkpoint signed note")
+    verifier_key = serializers.CharField(help_text="The note verifier key")
+
+
+class InclusionProofOutSerializer(serializers.Serializer):
+    transaction = serializers.CharField()
+    leaf_index = serializers.IntegerField()
+    tree_size = serializers.IntegerField()
+    leaf = serializers.CharField(help_text="The exact canonical JSON text that was hashed")
+    leaf_hash = serializers.CharField()
+    audit_path = serializers.ListField(child=serializers.CharField())
+
+
+class ConsistencyProofOutSerializer(serializers.Serializer):
+    first = serializers.IntegerField()
+    second = serializers.IntegerField()
+    proof = serializers.ListField(child=serializers.CharField())
+
+
+class UsageRowOutSerializer(serializers.Serializer):
+    """One metered use (``ledger.selectors.usage_row``); the CSV has the same columns."""
+
+    hold = serializers.CharField()
+    reference = serializers.CharField()
+    contract = serializers.CharField()
+    brand = serializers.CharField()
+    performer = serializers.CharField()
+    status = serializers.ChoiceField(choices=HoldStatus.choices)
+    # usage_row writes its timestamps already (common.timefmt.iso); DRF passes strings through.
+    created_at = serializers.DateTimeField()
+    posted_at = serializers.DateTimeField(allow_null=True)
+    voided_at = serializers.DateTimeField(allow_null=True)
+    void_reason = serializers.CharField(allow_null=True)
+    platform = serializers.CharField(allow_null=True)
+    category = serializers.CharField(allow_null=True)
+    language = serializers.CharField(allow_null=True)
+    territory = serializers.CharField(allow_null=True)
+    script_chars = serializers.IntegerField(allow_null=True)
+    duration_s = serializers.FloatField(allow_null=True)
+    billed_seconds = serializers.IntegerField(allow_null=True)
+    currency = serializers.CharField()
+    performer_amount = serializers.IntegerField(allow_null=True)
+    union_amount = serializers.IntegerField(allow_null=True)
+    fee_amount = serializers.IntegerField(allow_null=True)
+    total = serializers.IntegerField(allow_null=True)
+    transaction = serializers.CharField(allow_null=True)
+
+
+class StatementCurrencyOutSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    opening_balance = serializers.IntegerField()
+    royalties = serializers.IntegerField()
+    revenue_share = serializers.IntegerField()
+    reversals = serializers.IntegerField()
+    payouts = serializers.IntegerField()
+    other = serializers.IntegerField()
+    renders = serializers.IntegerField()
+    closing_balance = serializers.IntegerField()
+
+
+class StatementContractOutSerializer(serializers.Serializer):
+    contract = serializers.CharField(allow_null=True)
+    currency = serializers.CharField()
+    renders = serializers.IntegerField()
+    billed_seconds = serializers.IntegerField()
+    amount = serializers.IntegerField()
+
+
+class StatementLineOutSerializer(serializers.Serializer):
+    transaction = serializers.CharField()
+    created_at = serializers.CharField(help_text="The ledger's own timestamp format (microseconds)")
+    kind = serializers.ChoiceField(choices=TransactionKind.choices)
+    contract = serializers.CharField(allow_null=True)
+    reference = serializers.CharField()
+    currency = serializers.CharField()
+    amount = serializers.IntegerField(help_text="Signed: what the performer is owed more (or less)")
+
+
+class StatementOutSerializer(serializers.Serializer):
+    """``ledger.selectors.performer_statement``: one performer's month, per currency and contract."""
+
+    performer = serializers.CharField()
+    month = serializers.CharField(help_text="YYYY-MM")
+    period_start = serializers.CharField()
+    period_end = serializers.CharField()
+    currencies = StatementCurrencyOutSerializer(many=True)
+    contracts = StatementContractOutSerializer(many=True)
+    lines = StatementLineOutSerializer(many=True)
+    truncated = serializers.BooleanField(help_text="More lines than the statement lists (totals count all)")
 
 
 __all__ = [
-    "BalanceOutSerializer", "BalanceQuerySerializer", "ConsistencyQuerySerializer", "InclusionQuerySerializer",
-    "SaleCreateInSerializer", "StatementQuerySerializer", "TransactionListQuerySerializer",
-    "TransactionOutSerializer", "TreeHeadOutSerializer", "UsageQuerySerializer",
+    "BalanceQuerySerializer", "BalancesOutSerializer", "ConsistencyProofOutSerializer", "ConsistencyQuerySerializer",
+    "InclusionProofOutSerializer", "InclusionQuerySerializer", "SaleCreateInSerializer",
+    "SaleOutSerializer", "StatementOutSerializer", "StatementQuerySerializer", "TransactionListQuerySerializer",
+    "TransactionOutSerializer", "TreeHeadOutSerializer", "UsageQuerySerializer", "UsageRowOutSerializer",
 ]

@@ -7,29 +7,36 @@ import hashlib
 from collections.abc import Iterator
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api.pagination import paginated_response
 from common.api.requests import idempotency_key_header, query_params
-from common.api.schema import ERRORS
+from common.api.schema import ERRORS, paginated
 from common.errors import InvalidRequest, InvalidState, NotFound
 from ledger import selectors, services
 from ledger.serializers import (
-    BalanceOutSerializer,
     BalanceQuerySerializer,
+    BalancesOutSerializer,
+    ConsistencyProofOutSerializer,
     ConsistencyQuerySerializer,
+    InclusionProofOutSerializer,
     InclusionQuerySerializer,
     SaleCreateInSerializer,
+    SaleOutSerializer,
+    StatementOutSerializer,
     StatementQuerySerializer,
     TransactionListQuerySerializer,
     TransactionOutSerializer,
     TreeHeadOutSerializer,
     UsageQuerySerializer,
+    UsageRowOutSerializer,
 )
+from rights import selectors as rights_selectors
+from rights.auth import ANY_PARTY, roles
 from rights.models import PartyKind
 
 # How long a client should wait before asking again for a proof not yet in the log.
@@ -41,10 +48,11 @@ class LedgerTransactionListApi(APIView):
         operation_id="ledger_transactions_list",
         parameters=[OpenApiParameter("kind", str), OpenApiParameter("contract", str),
                     OpenApiParameter("limit", int), OpenApiParameter("cursor", str)],
-        responses={200: TransactionOutSerializer(many=True), **ERRORS},
+        responses={200: paginated(TransactionOutSerializer), **ERRORS},
         description="Transactions touching the caller's accounts (a union: also its members'), newest "
                     "first, each with every posting — all an auditor needs to rebuild its Merkle leaf.",
     )
+    @roles(*ANY_PARTY)
     def get(self, request):
         params = query_params(request, TransactionListQuerySerializer)
         qs = selectors.transactions_visible(viewer=request.user)
@@ -60,17 +68,18 @@ class LedgerBalanceListApi(APIView):
     @extend_schema(
         operation_id="ledger_balances",
         parameters=[OpenApiParameter("party", str, description="Defaults to the caller")],
-        responses={200: inline_serializer(name="Balances", fields={
-            "party": serializers.CharField(), "balances": BalanceOutSerializer(many=True)}), **ERRORS},
+        responses={200: BalancesOutSerializer, **ERRORS},
         description="Balances per account and currency of the caller, or (for a union) of a member. "
                     "`balance` is signed by the account's normal side.",
     )
+    @roles(*ANY_PARTY)
     def get(self, request):
         params = query_params(request, BalanceQuerySerializer)
         party = selectors.party_visible(viewer=request.user, party_id=params.get("party") or request.user.id)
         if party is None:
             raise NotFound()
-        return Response({"party": party.id, "balances": selectors.balances_for_party(party=party)})
+        return Response(BalancesOutSerializer({"party": party.id,
+                                               "balances": selectors.balances_for_party(party=party)}).data)
 
 
 class LedgerTreeHeadApi(APIView):
@@ -80,6 +89,7 @@ class LedgerTreeHeadApi(APIView):
         description="The latest signed tree head: `checkpoint` is a C2SP tlog-checkpoint signed note "
                     "(Ed25519), `verifier_key` its note verifier key. `timestamp` is not signed.",
     )
+    @roles(*ANY_PARTY)
     def get(self, request):
         head = selectors.tree_head_latest()
         if head is None:  # a fresh log: sign its empty head
@@ -93,16 +103,13 @@ class LedgerInclusionProofApi(APIView):
         operation_id="ledger_inclusion_proof",
         parameters=[OpenApiParameter("transaction", str, required=True),
                     OpenApiParameter("tree_size", int, description="Defaults to the latest signed size")],
-        responses={200: inline_serializer(name="InclusionProof", fields={
-            "transaction": serializers.CharField(), "leaf_index": serializers.IntegerField(),
-            "tree_size": serializers.IntegerField(), "leaf": serializers.CharField(),
-            "leaf_hash": serializers.CharField(), "audit_path": serializers.ListField(child=serializers.CharField()),
-        }), **ERRORS},
+        responses={200: InclusionProofOutSerializer, **ERRORS},
         description="RFC 9162 inclusion proof of a transaction the caller can see. `leaf` is the canonical "
                     "JSON rebuilt from the transaction as stored now; `leaf_hash` the hash the log holds. "
                     "A transaction not sequenced yet is sequenced on demand; if that is not possible at "
                     "once, or it lies beyond `tree_size`: 409 `not_yet_logged`, retry shortly.",
     )
+    @roles(*ANY_PARTY)
     def get(self, request):
         params = query_params(request, InclusionQuerySerializer)
         txn = selectors.transaction_visible(viewer=request.user, transaction_id=params["transaction"])
@@ -123,23 +130,22 @@ class LedgerInclusionProofApi(APIView):
             raise InvalidState(f"The transaction is leaf {leaf_index}, beyond a tree of size {tree_size}.",
                                code="not_yet_logged", leaf_index=leaf_index, retry_after=RETRY_AFTER_S)
         leaf_hash, path = selectors.log_inclusion(index=leaf_index, tree_size=tree_size)
-        return Response({
+        return Response(InclusionProofOutSerializer({
             "transaction": txn.id, "leaf_index": leaf_index, "tree_size": tree_size,
             "leaf": selectors.leaf_text_of(txn.id), "leaf_hash": leaf_hash.hex(),
             "audit_path": [h.hex() for h in path],
-        })
+        }).data)
 
 
 class LedgerConsistencyProofApi(APIView):
     @extend_schema(
         operation_id="ledger_consistency_proof",
         parameters=[OpenApiParameter("first", int, required=True), OpenApiParameter("second", int, required=True)],
-        responses={200: inline_serializer(name="ConsistencyProof", fields={
-            "first": serializers.IntegerField(), "second": serializers.IntegerField(),
-            "proof": serializers.ListField(child=serializers.CharField())}), **ERRORS},
+        responses={200: ConsistencyProofOutSerializer, **ERRORS},
         description="RFC 9162 consistency proof between two tree sizes, 1 ≤ first ≤ second ≤ the latest "
                     "signed size.",
     )
+    @roles(*ANY_PARTY)
     def get(self, request):
         params = query_params(request, ConsistencyQuerySerializer)
         head = selectors.tree_head_latest()
@@ -147,7 +153,8 @@ class LedgerConsistencyProofApi(APIView):
         if params["second"] > size:
             raise InvalidRequest(fields={"second": [f"The log's latest signed size is {size}."]})
         proof = selectors.log_consistency_proof(first=params["first"], second=params["second"])
-        return Response({"first": params["first"], "second": params["second"], "proof": [h.hex() for h in proof]})
+        return Response(ConsistencyProofOutSerializer(
+            {"first": params["first"], "second": params["second"], "proof": [h.hex() for h in proof]}).data)
 
 
 def _csv_cell(value) -> str:
@@ -179,11 +186,13 @@ class UsageReportApi(APIView):
                     OpenApiParameter("format", str, enum=["json", "csv"]),
                     OpenApiParameter("status", str, enum=["open", "posted", "voided"]),
                     OpenApiParameter("limit", int), OpenApiParameter("cursor", str)],
-        responses={200: inline_serializer(name="UsageRow", fields={
-            c: serializers.CharField(allow_null=True) for c in selectors.USAGE_COLUMNS}), **ERRORS},
+        responses={(200, "application/json"): paginated(UsageRowOutSerializer),
+                   (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="`format=csv`: every row"),
+                   **ERRORS},
         description="One row per metered use (ledger hold) of the contracts the caller can see: JSON pages, "
                     "or the whole range as CSV (`format=csv`, streamed).",
     )
+    @roles(*ANY_PARTY)
     def get(self, request):
         params = query_params(request, UsageQuerySerializer)
         qs = selectors.usage_holds(viewer=request.user, start=params.get("from"), end=params.get("to"),
@@ -193,7 +202,8 @@ class UsageReportApi(APIView):
             response["Content-Disposition"] = 'attachment; filename="doppel-usage.csv"'
             return response
         return paginated_response(request=request, view=self, queryset=qs,
-                                  serialize=lambda page: [selectors.usage_row(h) for h in page])
+                                  serialize=lambda page: UsageRowOutSerializer(
+                                      [selectors.usage_row(h) for h in page], many=True).data)
 
     @staticmethod
     def _csv(qs) -> Iterator[str]:
@@ -205,23 +215,22 @@ class UsageReportApi(APIView):
 
 
 class SaleCreateApi(APIView):
-    allowed_kinds = (PartyKind.BRAND,)
-
     @extend_schema(
         operation_id="sales_create",
         request=SaleCreateInSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
-        responses={201: TransactionOutSerializer, **ERRORS},
+        responses={201: SaleOutSerializer, **ERRORS},
         description="A brand reports gross sales of a period under one of its contracts; the performer's "
                     "revenue share (plus union P&H and our fee, on top) is booked as one transaction. "
                     "Replaying the key with the same body returns the same transaction.",
     )
+    @roles(PartyKind.BRAND)
     def post(self, request):
         key = idempotency_key_header(request)
         ser = SaleCreateInSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
-        contract = selectors.contract_of_brand(brand=request.user, contract_id=data["contract"])
+        contract = rights_selectors.contract_get(party=request.user, contract_id=data["contract"])
         if contract is None:
             raise NotFound()
         txn = services.revenue_share_book(
@@ -231,7 +240,7 @@ class SaleCreateApi(APIView):
             idempotency_key=f"sales:{request.user.id}:{hashlib.sha256(key.encode()).hexdigest()}",
         )
         txn = selectors.transactions_visible(viewer=request.user).get(id=txn.id)
-        return Response({**TransactionOutSerializer(txn).data, "royalty": services.royalty_summary(txn)}, status=201)
+        return Response(SaleOutSerializer(txn).data, status=201)
 
 
 class LedgerStatementApi(APIView):
@@ -239,18 +248,14 @@ class LedgerStatementApi(APIView):
         operation_id="ledger_statement",
         parameters=[OpenApiParameter("performer", str, description="Defaults to the caller"),
                     OpenApiParameter("month", str, required=True, description="YYYY-MM (UTC)")],
-        responses={200: inline_serializer(name="Statement", fields={
-            "performer": serializers.CharField(), "month": serializers.CharField(),
-            "currencies": serializers.ListField(child=serializers.DictField()),
-            "contracts": serializers.ListField(child=serializers.DictField()),
-            "lines": serializers.ListField(child=serializers.DictField()),
-            "truncated": serializers.BooleanField()}), **ERRORS},
+        responses={200: StatementOutSerializer, **ERRORS},
         description="A performer's monthly statement: opening and closing balance of what we owe them, "
                     "royalties, revenue shares, reversals and payouts, per currency and contract.",
     )
+    @roles(*ANY_PARTY)
     def get(self, request):
         params = query_params(request, StatementQuerySerializer)
         party = selectors.party_visible(viewer=request.user, party_id=params.get("performer") or request.user.id)
         if party is None or party.kind != PartyKind.PERFORMER:
             raise NotFound()
-        return Response(selectors.performer_statement(performer=party, month=params["month"]))
+        return Response(StatementOutSerializer(selectors.performer_statement(performer=party, month=params["month"])).data)

@@ -16,7 +16,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
-from rights.models import ApiKey, Party
+from rights.models import ApiKey, Party, PartyKind
 
 KEY_PREFIX = "dpl_"
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -71,33 +71,46 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return 'Bearer realm="doppel"'
 
 
-class SessionPartyAuthentication(authentication.SessionAuthentication):
-    """Web pages: a logged-in Django user linked to a party acts as that party."""
+def roles(*kinds: str):
+    """Declare which kinds of party may call a view method (``@roles(PartyKind.BRAND)``).
 
-    def authenticate(self, request):
-        result = super().authenticate(request)
-        if result is None:
-            return None
-        user, _ = result
-        party = getattr(user, "party", None)
-        if party is None:
-            return None
-        return (party, None)
+    The one way a view says who may call it: ``IsParty`` answers any other kind
+    403 ``forbidden`` before the method runs, and refuses a method that declares
+    nothing. An action on one object whose rule depends on that object (approve,
+    accept, cancel…) declares every kind that may *see* the object, and leaves the
+    rest to its service: another party's object must be a 404, not a 403
+    (shared/API.md), so visibility is decided first.
+    """
+    unknown = set(kinds) - set(PartyKind.values)
+    if not kinds or unknown:
+        raise ValueError(f"roles() takes party kinds ({', '.join(PartyKind.values)}), got {kinds!r}")
+
+    def declare(method):
+        method.allowed_kinds = tuple(PartyKind(kind).value for kind in kinds)
+        return method
+
+    return declare
 
 
-# DRF treats request.user as a user object: a Party is always authenticated.
-Party.is_authenticated = True  # type: ignore[attr-defined]
-Party.is_anonymous = False  # type: ignore[attr-defined]
+# ``@roles(*ANY_PARTY)``: every kind of party (visibility still decides what it sees).
+ANY_PARTY = tuple(PartyKind.values)
 
 
 class IsParty(permissions.BasePermission):
+    """An API key's party, of a kind the view method declares with ``@roles``."""
+
     message = "Authentication required."
 
     def has_permission(self, request, view) -> bool:
         if not isinstance(request.user, Party):
             raise exceptions.NotAuthenticated("Authentication required: 'Authorization: Bearer <api key>'.")
-        allowed = getattr(view, "allowed_kinds", None)
-        if allowed is not None and request.user.kind not in allowed:
+        handler = getattr(view, request.method.lower(), None)
+        if handler is None or request.method == "OPTIONS":
+            return True  # 405 for an unknown method; OPTIONS describes, changes nothing
+        allowed = getattr(handler, "allowed_kinds", None)
+        if allowed is None:
+            raise exceptions.PermissionDenied(f"{type(view).__name__}.{request.method.lower()} declares no @roles.")
+        if request.user.kind not in allowed:
             raise exceptions.PermissionDenied(
                 f"This operation is for {' or '.join(allowed)} keys; yours belongs to a {request.user.kind}."
             )

@@ -10,6 +10,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from common.ids import new_contract_id, new_event_id, new_key_id, new_party_id
+from rights.terms import Terms
 
 
 class PartyKind(models.TextChoices):
@@ -62,6 +63,16 @@ class Party(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
 
+    # A party authenticated by its API key is DRF's ``request.user``; these are
+    # the two attributes DRF and Django read off a user object.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
 
 class ApiKey(models.Model):
     """A bearer key. Only its SHA-256 is stored; ``prefix`` is the visible, unique handle."""
@@ -97,6 +108,8 @@ class ContractStatus(models.TextChoices):
 
 # Derived, never stored: a contract past its valid_until reads "expired".
 EXPIRED = "expired"
+# Every status the API reports for a contract (``Contract.effective_status``).
+REPORTED_STATUSES = (*ContractStatus.values, EXPIRED)
 
 
 class Contract(models.Model):
@@ -165,6 +178,11 @@ class Contract(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.performer_id} for {self.brand_id}, {self.status})"
+
+    @property
+    def terms(self) -> Terms:
+        """The immutable terms (``rights.terms.Terms``): what ``terms_hash`` pins."""
+        return Terms.of(self)
 
     def effective_status(self, now: datetime | None = None) -> str:
         now = now or timezone.now()

@@ -1,40 +1,18 @@
-"""Reads for parties and contracts, scoped to the caller (another party's object is a 404)."""
+"""Reads for parties, keys and contracts, scoped to the caller by ``rights.visibility``
+(another party's object is a 404: these answer None or an empty set for it)."""
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from rights import policy
-from rights.models import EXPIRED, Contract, ContractStatus, Party, PartyKind
-
-
-def likeness_scope_q(party: Party) -> Q:
-    """What ``party`` may see of any model with ``brand`` and ``performer``
-    foreign keys (contracts, generations): a brand its own, a performer theirs,
-    a union its members'."""
-    if party.kind == PartyKind.BRAND:
-        return Q(brand_id=party.id)
-    if party.kind == PartyKind.PERFORMER:
-        return Q(performer_id=party.id)
-    if party.kind == PartyKind.UNION:
-        return Q(performer__union_id=party.id)
-    return Q(pk__in=[])
-
-
-def contract_visible_to(*, contract: Contract, party: Party) -> bool:
-    if party.kind == PartyKind.BRAND:
-        return contract.brand_id == party.id
-    if party.kind == PartyKind.PERFORMER:
-        return contract.performer_id == party.id
-    if party.kind == PartyKind.UNION:
-        return contract.performer.union_id == party.id
-    return False
+from rights import policy, visibility
+from rights.models import EXPIRED, ApiKey, Contract, ContractStatus, Party
 
 
 def contract_list(*, party: Party, status: str | None = None, performer: str | None = None,
                   brand: str | None = None) -> QuerySet[Contract]:
-    qs = Contract.objects.filter(likeness_scope_q(party)).select_related("performer", "brand")
+    qs = Contract.objects.filter(visibility.contract_q(party)).select_related("performer", "brand")
     if status == EXPIRED:
         qs = qs.filter(valid_until__lte=timezone.now()).exclude(status=ContractStatus.TERMINATED)
     elif status == ContractStatus.TERMINATED:
@@ -51,38 +29,42 @@ def contract_list(*, party: Party, status: str | None = None, performer: str | N
 
 def contract_get(*, party: Party, contract_id: str) -> Contract | None:
     return (
-        Contract.objects.filter(likeness_scope_q(party), id=contract_id)
+        Contract.objects.filter(visibility.contract_q(party), id=contract_id)
         .select_related("performer", "brand", "performer__union")
         .first()
     )
 
 
-def party_visible_to(*, party: Party, viewer: Party) -> bool:
-    """A party sees itself; a union sees its members; contract counterparties see each other."""
-    if party.id == viewer.id:
-        return True
-    if viewer.kind == PartyKind.UNION and party.union_id == viewer.id:
-        return True
-    return Contract.objects.filter(
-        (Q(brand_id=viewer.id) & Q(performer_id=party.id)) | (Q(performer_id=viewer.id) & Q(brand_id=party.id))
-    ).exists()
+def party_get(*, viewer: Party, party_id: str) -> Party | None:
+    """A party's profile, if ``viewer`` may read it (``visibility.party_q``)."""
+    if party_id == viewer.id:
+        return viewer
+    return Party.objects.filter(visibility.party_q(viewer), id=party_id).first()
+
+
+def performer_list(*, viewer: Party) -> QuerySet[Party]:
+    """The talent directory as ``viewer`` sees it (``visibility.performer_directory_q``)."""
+    return Party.objects.filter(visibility.performer_directory_q(viewer))
+
+
+def api_key_list(*, party: Party, active_only: bool = False) -> QuerySet[ApiKey]:
+    qs = ApiKey.objects.filter(visibility.api_key_q(party)).order_by("created_at")
+    return qs.filter(revoked_at__isnull=True) if active_only else qs
+
+
+def api_key_get(*, party: Party, key_id: str) -> ApiKey | None:
+    return ApiKey.objects.filter(visibility.api_key_q(party), id=key_id).first()
 
 
 def contract_policy_terms(*, contract: Contract) -> policy.ContractTerms:
-    """A plain-data snapshot of a contract for the pure policy engine."""
+    """A plain-data snapshot of a contract for the pure policy engine: its terms
+    (``Contract.terms``) with its status, quota counters and consent."""
+    terms = contract.terms
     return policy.ContractTerms(
-        contract_id=contract.id,
-        brand_id=contract.brand_id,
-        status=contract.status,
-        valid_from=contract.valid_from,
-        valid_until=contract.valid_until,
-        platforms=frozenset(contract.platforms),
-        banned_categories=frozenset(contract.banned_categories),
-        languages=frozenset(contract.languages),
-        territories=frozenset(contract.territories),
-        max_renders=contract.max_renders,
-        renders_used=contract.renders_used,
-        renders_held=contract.renders_held,
-        terms_hash=contract.terms_hash,
-        consent_terms_hash=contract.consented_terms_hash or None,
+        contract_id=contract.id, brand_id=terms.brand, status=contract.status,
+        valid_from=terms.valid_from, valid_until=terms.valid_until,
+        platforms=frozenset(terms.platforms), banned_categories=frozenset(terms.banned_categories),
+        languages=frozenset(terms.languages), territories=frozenset(terms.territories),
+        max_renders=terms.max_renders, renders_used=contract.renders_used, renders_held=contract.renders_held,
+        terms_hash=contract.terms_hash, consent_terms_hash=contract.consented_terms_hash or None,
     )

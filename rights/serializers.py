@@ -5,12 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from common.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from common.api.fields import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    TimestampField,
+)
 from common.api.serializers import PageQuerySerializer, StrictSerializer
 from rights import vocab
-from rights.models import ApiKey, Contract, Party, PartyKind
+from rights.models import REPORTED_STATUSES, ApiKey, Contract, Party, PartyKind
 
 MAX_LIST_ITEMS = 300
 MAX_ROYALTY_PER_RENDER = 1_000_000_000  # 10 M in a 2-decimal currency: beyond is a typo
@@ -107,62 +113,117 @@ class ContractCreateInSerializer(StrictSerializer):
         return attrs
 
 
+class RoyaltyOutSerializer(serializers.Serializer):
+    """``rights.terms.Royalty``: integer minor units of ``currency``."""
+
+    currency = serializers.CharField()
+    per_render = serializers.IntegerField()
+    per_second = serializers.IntegerField()
+    revenue_share_bps = serializers.IntegerField()
+
+
+def _codes(**kwargs) -> serializers.ListField:
+    return serializers.ListField(child=serializers.CharField(), **kwargs)
+
+
 class ContractOutSerializer(serializers.Serializer):
-    def to_representation(self, c: Contract) -> dict:
-        now = self.context.get("now") or timezone.now()
-        return {
-            "id": c.id,
-            "status": c.effective_status(now),
-            "status_reason": c.status_reason,
-            "performer": c.performer_id,
-            "brand": c.brand_id,
-            "performer_name": c.performer.name,
-            "brand_name": c.brand.name,
-            "platforms": c.platforms,
-            "banned_categories": c.banned_categories,
-            "languages": c.languages,
-            "territories": c.territories,
-            "valid_from": c.valid_from.isoformat().replace("+00:00", "Z"),
-            "valid_until": c.valid_until.isoformat().replace("+00:00", "Z"),
-            "royalty": {
-                "currency": c.currency,
-                "per_render": c.royalty_per_render,
-                "per_second": c.royalty_per_second,
-                "revenue_share_bps": c.revenue_share_bps,
-            },
-            "max_renders": c.max_renders,
-            "renders_used": c.renders_used,
-            "renders_held": c.renders_held,
-            "renders_remaining": max(c.max_renders - c.renders_used - c.renders_held, 0),
-            "requires_approval": c.requires_approval,
-            "notice_days": c.notice_days,
-            "terms_hash": c.terms_hash,
-            "created_at": c.created_at.isoformat().replace("+00:00", "Z"),
-            "accepted_at": c.accepted_at.isoformat().replace("+00:00", "Z") if c.accepted_at else None,
-            "terminated_at": c.terminated_at.isoformat().replace("+00:00", "Z") if c.terminated_at else None,
-        }
+    """A contract: its terms (``Contract.terms``, the same value the terms hash
+    pins), its status as of ``context["now"]`` (default: now) and its quota."""
+
+    id = serializers.CharField()
+    status = serializers.SerializerMethodField()
+    status_reason = serializers.CharField()
+    performer = serializers.CharField(source="terms.performer")
+    brand = serializers.CharField(source="terms.brand")
+    performer_name = serializers.CharField(source="performer.name")
+    brand_name = serializers.CharField(source="brand.name")
+    platforms = _codes(source="terms.platforms")
+    banned_categories = _codes(source="terms.banned_categories")
+    languages = _codes(source="terms.languages")
+    territories = _codes(source="terms.territories")
+    valid_from = TimestampField(source="terms.valid_from")
+    valid_until = TimestampField(source="terms.valid_until")
+    royalty = RoyaltyOutSerializer(source="terms.royalty")
+    max_renders = serializers.IntegerField(source="terms.max_renders")
+    renders_used = serializers.IntegerField()
+    renders_held = serializers.IntegerField()
+    renders_remaining = serializers.SerializerMethodField()
+    requires_approval = serializers.BooleanField(source="terms.requires_approval")
+    notice_days = serializers.IntegerField(source="terms.notice_days")
+    terms_hash = serializers.CharField()
+    created_at = TimestampField()
+    accepted_at = TimestampField(allow_null=True)
+    terminated_at = TimestampField(allow_null=True)
+
+    @extend_schema_field(serializers.ChoiceField(choices=REPORTED_STATUSES))
+    def get_status(self, contract: Contract) -> str:
+        return contract.effective_status(self.context.get("now") or timezone.now())
+
+    def get_renders_remaining(self, contract: Contract) -> int:
+        return max(contract.max_renders - contract.renders_used - contract.renders_held, 0)
+
+
+class PortraitOutSerializer(serializers.Serializer):
+    """A performer's portrait, or null before one was uploaded."""
+
+    sha256 = serializers.CharField(source="portrait_sha256")
+    has_landmarks = serializers.SerializerMethodField()
+
+    def get_has_landmarks(self, party: Party) -> bool:
+        return bool(party.landmarks)
+
+    def to_representation(self, party: Party) -> dict | None:
+        return super().to_representation(party) if party.portrait_sha256 else None
+
+
+class BlankAsNullField(serializers.CharField):
+    """A text column where blank means "not set": written as null."""
+
+    def to_representation(self, value) -> str | None:
+        return value or None
 
 
 class PartyOutSerializer(serializers.Serializer):
-    def to_representation(self, p: Party) -> dict:
-        out = {"id": p.id, "kind": p.kind, "name": p.name,
-               "created_at": p.created_at.isoformat().replace("+00:00", "Z")}
-        if p.kind == PartyKind.PERFORMER:
-            out["union"] = p.union_id
-            out["voice"] = p.voice or None
-            out["portrait"] = {"sha256": p.portrait_sha256, "has_landmarks": bool(p.landmarks)} \
-                if p.portrait_sha256 else None
-        if p.kind == PartyKind.UNION:
-            out["pension_health_bps"] = p.pension_health_bps
+    """A party. ``union``, ``voice`` and ``portrait`` are present for performers
+    only, ``pension_health_bps`` for unions only."""
+
+    KIND_ONLY = {"union": PartyKind.PERFORMER, "voice": PartyKind.PERFORMER, "portrait": PartyKind.PERFORMER,
+                 "pension_health_bps": PartyKind.UNION}
+
+    id = serializers.CharField()
+    kind = serializers.ChoiceField(choices=PartyKind.choices)
+    name = serializers.CharField()
+    created_at = TimestampField()
+    union = serializers.CharField(source="union_id", allow_null=True, required=False)
+    voice = BlankAsNullField(allow_null=True, required=False, help_text="Preferred voice or language code")
+    portrait = PortraitOutSerializer(source="*", allow_null=True, required=False)
+    pension_health_bps = serializers.IntegerField(allow_null=True, required=False)
+
+    def to_representation(self, party: Party) -> dict:
+        out = super().to_representation(party)
+        for name, kind in self.KIND_ONLY.items():
+            if party.kind != kind:
+                del out[name]
         return out
 
 
 class ApiKeyOutSerializer(serializers.Serializer):
-    def to_representation(self, k: ApiKey) -> dict:
-        iso = lambda d: d.isoformat().replace("+00:00", "Z") if d else None  # noqa: E731
-        return {"id": k.id, "name": k.name, "prefix": k.prefix, "created_at": iso(k.created_at),
-                "last_used_at": iso(k.last_used_at), "revoked_at": iso(k.revoked_at),
-                "active": k.revoked_at is None}
+    id = serializers.CharField()
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    created_at = TimestampField()
+    last_used_at = TimestampField(allow_null=True)
+    revoked_at = TimestampField(allow_null=True)
+    active = serializers.BooleanField(source="is_active")
+
+
+class ApiKeyIssuedOutSerializer(ApiKeyOutSerializer):
+    """A key just issued: the raw key (``context["api_key"]``) is shown this once."""
+
+    api_key = serializers.SerializerMethodField()
+
+    def get_api_key(self, key: ApiKey) -> str:
+        return self.context["api_key"]
 
 
 class ApiKeyCreateInSerializer(StrictSerializer):
@@ -170,13 +231,12 @@ class ApiKeyCreateInSerializer(StrictSerializer):
 
 
 class ContractListQuerySerializer(PageQuerySerializer):
-    status = serializers.ChoiceField(choices=["proposed", "active", "suspended", "terminated", "expired"],
-                                     required=False)
+    status = serializers.ChoiceField(choices=REPORTED_STATUSES, required=False)
     performer = StrictCharField(max_length=32, required=False)
     brand = StrictCharField(max_length=32, required=False)
 
 
 __all__ = [
-    "ContractCreateInSerializer", "ContractOutSerializer", "PartyOutSerializer",
-    "ApiKeyOutSerializer", "ApiKeyCreateInSerializer", "ContractListQuerySerializer",
+    "ApiKeyCreateInSerializer", "ApiKeyIssuedOutSerializer", "ApiKeyOutSerializer", "ContractCreateInSerializer",
+    "ContractListQuerySerializer", "ContractOutSerializer", "PartyOutSerializer", "RoyaltyOutSerializer",
 ]

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from common.errors import Forbidden, InvalidRequest
 from rights import terms as terms_mod
+from rights import visibility
 from rights.auth import generate_key, hash_key
 from rights.exceptions import (
     ActionNotAllowed,
@@ -137,26 +138,6 @@ def party_create(
 # --- contracts ----------------------------------------------------------------------
 
 
-def contract_terms(contract: Contract) -> dict:
-    return terms_mod.canonical_terms(
-        performer=contract.performer_id,
-        brand=contract.brand_id,
-        platforms=contract.platforms,
-        banned_categories=contract.banned_categories,
-        languages=contract.languages,
-        territories=contract.territories,
-        valid_from=contract.valid_from,
-        valid_until=contract.valid_until,
-        currency=contract.currency,
-        per_render=contract.royalty_per_render,
-        per_second=contract.royalty_per_second,
-        revenue_share_bps=contract.revenue_share_bps,
-        max_renders=contract.max_renders,
-        requires_approval=contract.requires_approval,
-        notice_days=contract.notice_days,
-    )
-
-
 def _event(*, contract: Contract, action: str, actor: Party, api_key: ApiKey | None,
            from_status: str, to_status: str, reason: str = "") -> ContractEvent:
     return ContractEvent.objects.create(
@@ -200,7 +181,7 @@ def contract_propose(
             revenue_share_bps=revenue_share_bps, max_renders=max_renders,
             requires_approval=requires_approval, notice_days=notice_days,
         )
-        contract.terms_hash = terms_mod.terms_hash(contract_terms(contract))
+        contract.terms_hash = contract.terms.hash()
         contract.save(force_insert=True)
         _event(contract=contract, action=ContractAction.PROPOSE, actor=brand, api_key=api_key,
                from_status="", to_status=ContractStatus.PROPOSED)
@@ -248,10 +229,6 @@ def contract_transition(
     ActionNotAllowed when it may see it but not do this, IllegalTransition for
     an illegal transition (all in ``rights.exceptions``).
     """
-    from rights.selectors import (
-        contract_visible_to,  # local: selectors import services' models only
-    )
-
     now = now or timezone.now()
     if action not in _TRANSITIONS:
         raise InvalidRequest(fields={"action": ["Unknown action."]})
@@ -259,10 +236,10 @@ def contract_transition(
         contract = (
             Contract.objects.select_for_update(of=("self",))
             .select_related("performer", "brand")
-            .filter(id=contract_id)
+            .filter(visibility.contract_q(actor), id=contract_id)
             .first()
         )
-        if contract is None or not contract_visible_to(contract=contract, party=actor):
+        if contract is None:
             raise ContractNotFound()
         if not _may_act(action=action, actor=actor, contract=contract):
             raise ActionNotAllowed(f"A {actor.kind} cannot {action} this contract.")
@@ -293,7 +270,7 @@ def contract_transition(
         event = _event(contract=contract, action=action, actor=actor, api_key=api_key,
                        from_status=previous, to_status=target, reason=reason)
         if action == ContractAction.ACCEPT:
-            current = contract_terms(contract)
+            current = contract.terms.canonical()
             digest = terms_mod.terms_hash(current)
             if digest != contract.terms_hash:
                 # Terms are immutable after proposal; a mismatch means the row was altered.

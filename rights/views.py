@@ -1,9 +1,18 @@
-"""Thin API views for parties, keys and contracts (STYLE.md: <Entity><Action>Api)."""
+"""Thin API views for parties, keys and contracts (STYLE.md: <Entity><Action>Api).
+
+Who may call a method is declared on it with ``@roles`` (``rights.auth``); what a
+caller sees is the rule of ``rights.visibility``, which the selectors apply.
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -11,19 +20,23 @@ from rest_framework.views import APIView
 
 from common.api.pagination import paginated_response
 from common.api.requests import query_params, single_upload
-from common.api.schema import ERRORS
+from common.api.schema import ERRORS, paginated
 from common.api.serializers import PageQuerySerializer, ReasonInSerializer
-from common.errors import Forbidden, InvalidRequest, NotFound
+from common.errors import InvalidRequest, NotFound
 from rights import selectors, services
-from rights.models import ApiKey, Party, PartyKind
+from rights.auth import ANY_PARTY, roles
+from rights.models import PartyKind
 from rights.serializers import (
     ApiKeyCreateInSerializer,
+    ApiKeyIssuedOutSerializer,
     ApiKeyOutSerializer,
     ContractCreateInSerializer,
     ContractListQuerySerializer,
     ContractOutSerializer,
     PartyOutSerializer,
 )
+
+MAX_ACTIVE_KEYS = 50
 
 
 class ContractListCreateApi(APIView):
@@ -32,9 +45,10 @@ class ContractListCreateApi(APIView):
         parameters=[OpenApiParameter("status", str), OpenApiParameter("performer", str),
                     OpenApiParameter("brand", str), OpenApiParameter("limit", int),
                     OpenApiParameter("cursor", str)],
-        responses={200: ContractOutSerializer(many=True), **ERRORS},
+        responses={200: paginated(ContractOutSerializer), **ERRORS},
         description="Contracts visible to the caller: a brand's own, a performer's own, a union's members'.",
     )
+    @roles(*ANY_PARTY)
     def get(self, request):
         params = query_params(request, ContractListQuerySerializer)
         qs = selectors.contract_list(party=request.user, status=params.get("status"),
@@ -48,9 +62,8 @@ class ContractListCreateApi(APIView):
         responses={201: ContractOutSerializer, **ERRORS},
         description="A brand proposes a contract to a performer. Status starts as `proposed`.",
     )
+    @roles(PartyKind.BRAND)
     def post(self, request):
-        if request.user.kind != PartyKind.BRAND:
-            raise Forbidden("Only brands propose contracts.")
         ser = ContractCreateInSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         d = ser.validated_data
@@ -68,25 +81,11 @@ class ContractListCreateApi(APIView):
 
 class ContractDetailApi(APIView):
     @extend_schema(operation_id="contracts_get", responses={200: ContractOutSerializer, **ERRORS})
+    @roles(*ANY_PARTY)
     def get(self, request, contract_id: str):
         contract = selectors.contract_get(party=request.user, contract_id=contract_id)
         if contract is None:
             raise NotFound()
-        return Response(ContractOutSerializer(contract).data)
-
-
-class ContractActionApi(APIView):
-    """accept (performer) · suspend (performer or union) · resume (performer) · terminate (performer)."""
-
-    action_name: str = ""
-
-    def post(self, request, contract_id: str):
-        ser = ReasonInSerializer(data=request.data if request.data else {})
-        ser.is_valid(raise_exception=True)
-        contract = services.contract_transition(
-            contract_id=contract_id, action=self.action_name, actor=request.user,
-            api_key=request.auth, reason=ser.validated_data["reason"],
-        )
         return Response(ContractOutSerializer(contract).data)
 
 
@@ -99,28 +98,45 @@ ACTION_DOCS = {
 }
 
 
-def contract_action_view(action: str):
-    def post(self, request, contract_id: str):
-        return ContractActionApi.post(self, request, contract_id)
+class ContractActionApi(APIView):
+    """accept (performer) · suspend (performer or union) · resume (performer) · terminate (performer)."""
 
-    post = extend_schema(operation_id=f"contracts_{action}", request=ReasonInSerializer,
-                         responses={200: ContractOutSerializer, **ERRORS},
-                         description=ACTION_DOCS[action] + " Illegal transitions are 409 `invalid_state`.")(post)
-    cls = type(f"Contract{action.capitalize()}Api", (ContractActionApi,), {"action_name": action, "post": post})
-    return cls.as_view()
+    action_name: str = ""
+
+    # Any party: the service answers 404 for a contract the caller cannot see,
+    # then 403 unless its role may take this action on it.
+    @roles(*ANY_PARTY)
+    def post(self, request, contract_id: str):
+        ser = ReasonInSerializer(data=request.data if request.data else {})
+        ser.is_valid(raise_exception=True)
+        contract = services.contract_transition(
+            contract_id=contract_id, action=self.action_name, actor=request.user,
+            api_key=request.auth, reason=ser.validated_data["reason"],
+        )
+        return Response(ContractOutSerializer(contract).data)
+
+
+def contract_action_view(action: str):
+    """The view of ``POST /contracts/{id}/<action>``, with its own OpenAPI operation."""
+    cls = type(f"Contract{action.capitalize()}Api", (ContractActionApi,), {"action_name": action})
+    return extend_schema_view(post=extend_schema(
+        operation_id=f"contracts_{action}", request=ReasonInSerializer, responses={200: ContractOutSerializer, **ERRORS},
+        description=ACTION_DOCS[action] + " Illegal transitions are 409 `invalid_state`."))(cls).as_view()
 
 
 class PartyMeApi(APIView):
     @extend_schema(operation_id="parties_me", responses={200: PartyOutSerializer, **ERRORS})
+    @roles(*ANY_PARTY)
     def get(self, request):
         return Response(PartyOutSerializer(request.user).data)
 
 
 class PartyDetailApi(APIView):
     @extend_schema(operation_id="parties_get", responses={200: PartyOutSerializer, **ERRORS})
+    @roles(*ANY_PARTY)
     def get(self, request, party_id: str):
-        party = Party.objects.filter(id=party_id).first()
-        if party is None or not selectors.party_visible_to(party=party, viewer=request.user):
+        party = selectors.party_get(viewer=request.user, party_id=party_id)
+        if party is None:
             raise NotFound()
         return Response(PartyOutSerializer(party).data)
 
@@ -128,15 +144,11 @@ class PartyDetailApi(APIView):
 class PerformerListApi(APIView):
     """The talent directory: brands see every performer (to propose contracts), unions their members."""
 
-    @extend_schema(operation_id="performers_list", responses={200: PartyOutSerializer(many=True), **ERRORS})
+    @extend_schema(operation_id="performers_list", responses={200: paginated(PartyOutSerializer), **ERRORS})
+    @roles(PartyKind.BRAND, PartyKind.UNION)
     def get(self, request):
-        if request.user.kind == PartyKind.PERFORMER:
-            raise Forbidden("Performers have no access to the directory.")
         query_params(request, PageQuerySerializer)
-        qs = Party.objects.filter(kind=PartyKind.PERFORMER)
-        if request.user.kind == PartyKind.UNION:
-            qs = qs.filter(union_id=request.user.id)
-        return paginated_response(request=request, view=self, queryset=qs,
+        return paginated_response(request=request, view=self, queryset=selectors.performer_list(viewer=request.user),
                                   serialize=lambda page: PartyOutSerializer(page, many=True).data)
 
 
@@ -151,9 +163,8 @@ class PortraitUploadApi(APIView):
             name="PortraitUpload", fields={"portrait": serializers.FileField()})},
         responses={200: PartyOutSerializer, **ERRORS},
     )
+    @roles(PartyKind.PERFORMER)
     def post(self, request):
-        if request.user.kind != PartyKind.PERFORMER:
-            raise Forbidden("Only performers have portraits.")
         upload = single_upload(request, field="portrait", limit=settings.DOPPEL_MAX_PORTRAIT_BYTES,
                                noun="portrait")
         party = services.performer_portrait_set(performer=request.user, image=upload.read())
@@ -161,28 +172,31 @@ class PortraitUploadApi(APIView):
 
 
 class ApiKeyListCreateApi(APIView):
-    @extend_schema(operation_id="keys_list", responses={200: ApiKeyOutSerializer(many=True), **ERRORS})
+    @extend_schema(operation_id="keys_list", responses={200: inline_serializer(
+        name="ApiKeyList", fields={"results": ApiKeyOutSerializer(many=True)}), **ERRORS})
+    @roles(*ANY_PARTY)
     def get(self, request):
-        keys = ApiKey.objects.filter(party=request.user).order_by("created_at")
-        return Response({"results": ApiKeyOutSerializer(keys, many=True).data})
+        return Response({"results": ApiKeyOutSerializer(selectors.api_key_list(party=request.user), many=True).data})
 
     @extend_schema(operation_id="keys_create", request=ApiKeyCreateInSerializer,
-                   responses={201: ApiKeyOutSerializer, **ERRORS},
+                   responses={201: ApiKeyIssuedOutSerializer, **ERRORS},
                    description="Issue a new key for the caller's party. The key is shown once, in `api_key`.")
+    @roles(*ANY_PARTY)
     def post(self, request):
         ser = ApiKeyCreateInSerializer(data=request.data if request.data else {})
         ser.is_valid(raise_exception=True)
-        if ApiKey.objects.filter(party=request.user, revoked_at__isnull=True).count() >= 50:
-            raise InvalidRequest("Too many active keys; revoke some first.", fields={"name": ["Limit of 50 keys."]})
+        if selectors.api_key_list(party=request.user, active_only=True).count() >= MAX_ACTIVE_KEYS:
+            raise InvalidRequest("Too many active keys; revoke some first.",
+                                 fields={"name": [f"Limit of {MAX_ACTIVE_KEYS} keys."]})
         issued = services.api_key_issue(party=request.user, name=ser.validated_data["name"])
-        return Response({**ApiKeyOutSerializer(issued.key).data, "api_key": issued.raw}, status=201)
+        return Response(ApiKeyIssuedOutSerializer(issued.key, context={"api_key": issued.raw}).data, status=201)
 
 
 class ApiKeyRevokeApi(APIView):
     @extend_schema(operation_id="keys_revoke", request=None, responses={200: ApiKeyOutSerializer, **ERRORS})
+    @roles(*ANY_PARTY)
     def post(self, request, key_id: str):
-        key = ApiKey.objects.filter(party=request.user, id=key_id).first()
+        key = selectors.api_key_get(party=request.user, key_id=key_id)
         if key is None:
             raise NotFound()
         return Response(ApiKeyOutSerializer(services.api_key_revoke(key=key)).data)
-

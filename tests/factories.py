@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from common.timefmt import iso
 from rights import services
 from rights.models import Contract, Party, PartyKind
 
@@ -35,8 +36,8 @@ def contract_terms_payload(performer: Party, /, **overrides) -> dict:
         "banned_categories": ["sexual_health", "gambling"],
         "languages": ["en"],
         "territories": ["US", "CA"],
-        "valid_from": (now - timedelta(days=1)).isoformat().replace("+00:00", "Z"),
-        "valid_until": (now + timedelta(days=365)).isoformat().replace("+00:00", "Z"),
+        "valid_from": iso(now - timedelta(days=1)),
+        "valid_until": iso(now + timedelta(days=365)),
         "royalty": {"currency": "USD", "per_render": 500, "per_second": 10, "revenue_share_bps": 0},
         "max_renders": 100,
         "requires_approval": False,

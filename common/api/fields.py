@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from common.timefmt import iso
+
 
 class StrictIntegerField(serializers.IntegerField):
     """An integer that is a JSON integer: no "12", no 12.0, no true."""
@@ -28,3 +30,11 @@ class StrictCharField(serializers.CharField):
         if "\x00" in data:
             raise serializers.ValidationError("NUL characters are not allowed.")
         return super().to_internal_value(data)
+
+
+class TimestampField(serializers.DateTimeField):
+    """A timestamp as the API writes it: ``common.timefmt.iso`` (UTC, ``Z``), the one
+    format of every output serializer; None stays null."""
+
+    def to_representation(self, value):
+        return iso(value)

@@ -15,3 +15,14 @@ ERROR_SCHEMA = inline_serializer(
 # The error responses every endpoint may give; spread into ``responses={...}``.
 ERRORS = {400: ERROR_SCHEMA, 401: ERROR_SCHEMA, 403: ERROR_SCHEMA, 404: ERROR_SCHEMA,
           409: ERROR_SCHEMA, 413: ERROR_SCHEMA, 429: ERROR_SCHEMA}
+
+
+def paginated(serializer_class: type[serializers.Serializer], *, name: str | None = None):
+    """The schema of one cursor page (``common.api.pagination.paginated_response``)
+    of ``serializer_class`` items: ``{"next", "previous", "results": [...]}``."""
+    base = serializer_class.__name__.removesuffix("Serializer").removesuffix("Out")
+    return inline_serializer(name=name or f"{base}Page", fields={
+        "next": serializers.URLField(allow_null=True, help_text="The next page, or null on the last"),
+        "previous": serializers.URLField(allow_null=True),
+        "results": serializer_class(many=True),
+    })
