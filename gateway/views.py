@@ -21,7 +21,7 @@ from common.api.exceptions import error_body
 from common.api.pagination import paginated_response
 from common.api.requests import idempotency_key_header, query_params, single_upload
 from common.api.schema import ERRORS, paginated
-from common.api.serializers import ReasonInSerializer
+from common.api.serializers import PageQuerySerializer, ReasonInSerializer
 from common.errors import NotFound
 from gateway import limits, selectors, services, webhooks
 from gateway.pipeline import assets_dir
@@ -236,6 +236,6 @@ class WebhookDeliveryListApi(APIView):
                    description="The delivery log: every event, its attempts and their outcomes.")
     @roles(PartyKind.BRAND)
     def get(self, request):
-        query_params(request, GenerationListQuerySerializer)
+        query_params(request, PageQuerySerializer)  # only ?cursor= and ?limit=: anything else is a 400
         return paginated_response(request=request, view=self, queryset=selectors.webhook_delivery_list(
             brand=request.user), serialize=lambda page: WebhookDeliveryOutSerializer(page, many=True).data)

@@ -27,8 +27,6 @@ CATEGORIES = (
 
 CATEGORY_SET = frozenset(CATEGORIES)
 
-PARTY_KINDS = ("brand", "performer", "union")
-
 
 @cache
 def _iso() -> dict[str, frozenset[str]]:

@@ -146,3 +146,11 @@ def test_another_brands_endpoint_is_404(cast):
     hook = register(cast, "http://127.0.0.1:9/a")
     assert cast.client("other_brand").delete(f"/api/v1/webhooks/{hook['id']}").status_code == 404
     assert WebhookEndpoint.objects.get(id=hook["id"]).active
+
+
+def test_the_delivery_log_refuses_query_parameters_it_does_not_read(cast):
+    """It pages (cursor, limit) and filters nothing: a filter it would ignore is a 400, not a silent no-op."""
+    client = cast.client("brand")
+    assert client.get("/api/v1/webhooks/deliveries?limit=5").status_code == 200
+    resp = client.get("/api/v1/webhooks/deliveries?status=delivered")
+    assert resp.status_code == 400 and resp.json()["error"]["fields"] == {"status": ["Unknown field."]}

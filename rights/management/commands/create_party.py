@@ -21,7 +21,7 @@ class Command(BaseCommand):
     help = "Create a brand, union or performer and print its first API key (shown once)."
 
     def add_arguments(self, parser):
-        parser.add_argument("kind", choices=vocab.PARTY_KINDS)
+        parser.add_argument("kind", choices=PartyKind.values)
         parser.add_argument("name")
         parser.add_argument("--portrait", help="Portrait photo (JPEG/PNG) for a performer")
         parser.add_argument("--union", help="Union id the performer belongs to")
