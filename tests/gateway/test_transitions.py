@@ -10,9 +10,15 @@ import pytest
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from gateway import services, transitions, webhooks
+from gateway import services, transitions
 from gateway.inputs import GenerationInput
-from gateway.models import Generation, GenerationStatus, WebhookDelivery, WebhookEndpoint
+from gateway.models import (
+    Generation,
+    GenerationStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from gateway.transitions import Fenced
 from ledger import services as ledger
 from ledger.models import Hold
@@ -56,7 +62,7 @@ def endpoint(cast):
 
 
 def test_every_webhook_event_belongs_to_one_status():
-    assert sorted(transitions.WEBHOOK_EVENTS.values()) == sorted(webhooks.EVENTS)
+    assert sorted(transitions.WEBHOOK_EVENTS.values()) == sorted(WebhookEvent.values)
 
 
 def test_one_value_carries_the_request(cast, contract):
