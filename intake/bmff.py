@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from . import codecs
 from .codecs import CodecInfo
-from .errors import UnreadableMedia
+from .errors import MediaTooLarge, UnreadableMedia
 from .info import MediaInfo, Walk
 from .limits import Limits
 from .types import MediaType
@@ -30,6 +30,8 @@ _VIDEO_ENTRIES = {b"avc1", b"avc3", b"hvc1", b"hev1", b"dvh1", b"dvhe", b"vp08",
                   b"av01", b"mp4v", b"jpeg", b"mjpa", b"mjpb", b"png ", b"apch", b"apcn",
                   b"apcs", b"apco", b"ap4h", b"ap4x", b"s263", b"h263", b"encv"}
 _UNKNOWN_DURATION = (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+_BOX_HEADER = struct.Struct(">I4s")
+CONFIG_MAX_BYTES = 65_536  # read at most this much of a codec configuration box
 
 
 @dataclass
@@ -72,15 +74,18 @@ class _Reader:
     def __init__(self, data: bytes, limits: Limits):
         self.data = data
         self.walk = Walk(limits.max_structures, "boxes")
+        self.max_samples = limits.max_samples
         self.movie = _Movie()
 
     def boxes(self, start: int, end: int, *, top: bool = False) -> Iterator[tuple[bytes, int, int]]:
         """(type, body start, body end) of each box in [start, end)."""
-        data = self.data
+        data, walk, unpack = self.data, self.walk, _BOX_HEADER.unpack_from
         pos = start
         while pos + 8 <= end:
-            self.walk.tick()
-            size, kind = struct.unpack_from(">I4s", data, pos)
+            walk.count += 1
+            if walk.count > walk.limit:
+                walk.tick_over()
+            size, kind = unpack(data, pos)
             header = 8
             if size == 1:
                 if pos + 16 > end:
@@ -169,7 +174,7 @@ class _Reader:
             elif kind == b"stz2" and e - s >= 12:
                 track.samples = max(track.samples, struct.unpack_from(">I", data, s + 8)[0])
             elif kind == b"stts" and e - s >= 8:
-                track.samples = max(track.samples, _stts_total(data, s, e))
+                track.samples = max(track.samples, _stts_total(data, s, e, self.max_samples))
 
     def sample_entries(self, start: int, end: int, track: _Track) -> None:
         for kind, s, e in self.boxes(start, end):
@@ -185,7 +190,7 @@ class _Reader:
         data = self.data
         try:
             for kind, s, e in self.boxes(start, end):
-                body = data[s:e]
+                body = data[s : min(e, s + CONFIG_MAX_BYTES)]  # parameter sets are small
                 if kind == b"avcC":
                     return codecs.avcc(body)
                 if kind == b"hvcC":
@@ -220,11 +225,17 @@ def _time(data: bytes, start: int) -> tuple[int, int]:
     return timescale, 0 if duration in _UNKNOWN_DURATION else duration
 
 
-def _stts_total(data: bytes, start: int, end: int) -> int:
+def _stts_total(data: bytes, start: int, end: int, max_samples: int) -> int:
+    """Samples an ``stts`` table describes. Every entry stands for at least one sample
+    (FFmpeg allocates each), so a table longer than ``max_samples`` is refused unread."""
     count = struct.unpack_from(">I", data, start + 4)[0]
     usable = min(count, (end - start - 8) // 8)
+    if usable > max_samples:
+        raise MediaTooLarge(
+            f"the file's time-to-sample table has {usable} entries; the limit is {max_samples} samples"
+        )
     table = array("I")
-    table.frombytes(data[start + 8 : start + 8 + usable * 8])
+    table.frombytes(memoryview(data)[start + 8 : start + 8 + usable * 8])
     if sys.byteorder == "little":
         table.byteswap()
     return sum(table[0::2])

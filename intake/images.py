@@ -17,35 +17,46 @@ from .types import GIF, JPEG, PNG, WEBP
 PNG_MAX_CHUNK = 0x7FFFFFFF  # PNG spec: chunk lengths are at most 2^31 - 1
 
 
+_CHUNK_HEADER = struct.Struct(">I4s")
+
+
 def png(data: bytes, limits: Limits) -> MediaInfo:
-    walk = Walk(limits.max_structures, "PNG chunks")
-    pos, size = 8, len(data)
-    width = height = 0
-    while pos < size:
-        walk.tick()
-        if pos + 8 > size:
-            break  # a few stray bytes after the last chunk
-        length, kind = struct.unpack_from(">I4s", data, pos)
-        name = kind.decode("latin-1")
-        if length > PNG_MAX_CHUNK:
-            raise UnreadableMedia(f"the PNG {name!r} chunk declares {length} bytes, over the format's 2^31-1")
+    """Every chunk is walked: OpenCV's reader allocates a chunk's declared length up front,
+    wherever the chunk sits (measured: +2 GB for a 2^31-1 claim before or after IDAT)."""
+    size = len(data)
+    if size < 16 or data[12:16] != b"IHDR":
+        raise UnreadableMedia("the PNG does not start with its image header (IHDR)")
+    declared = int.from_bytes(data[8:12], "big")
+    if declared != 13:
+        raise UnreadableMedia(
+            f"the PNG image header (IHDR) declares {declared} bytes; it always has 13"
+        )
+    if size < 33:
+        raise UnreadableMedia("the PNG ends inside its image header")
+    width, height = struct.unpack_from(">II", data, 16)
+    if not width or not height:
+        raise UnreadableMedia("the PNG declares a zero width or height")
+    unpack = _CHUNK_HEADER.unpack_from
+    pos, count, limit = 8, 0, limits.max_structures
+    while pos + 8 <= size:  # (a few stray bytes after the last chunk are ignored)
+        count += 1
+        if count > limit:
+            Walk(limit, "PNG chunks").tick_over()
+        length, kind = unpack(data, pos)
         end = pos + 12 + length
-        if end > size:
+        if end > size or length > PNG_MAX_CHUNK:
+            name = kind.decode("latin-1")
+            if length > PNG_MAX_CHUNK:
+                raise UnreadableMedia(
+                    f"the PNG {name!r} chunk declares {length} bytes, over the format's 2^31-1"
+                )
             raise UnreadableMedia(
                 f"the PNG {name!r} chunk declares {length} bytes but only {max(0, size - pos - 12)} "
                 "follow: the file is truncated or forged"
             )
-        if not width:
-            if kind != b"IHDR" or length != 13:
-                raise UnreadableMedia("the PNG does not start with its image header (IHDR)")
-            width, height = struct.unpack_from(">II", data, pos + 8)
-            if not width or not height:
-                raise UnreadableMedia("the PNG declares a zero width or height")
         if kind == b"IEND":
             break
         pos = end
-    if not width:
-        raise UnreadableMedia("the PNG has no image header (IHDR)")
     return MediaInfo(type=PNG, width=width, height=height)
 
 
@@ -172,7 +183,7 @@ def webp(data: bytes, limits: Limits) -> MediaInfo:
     if len(data) < 30:
         raise UnreadableMedia("the WebP ends inside its header")
     kind, length = struct.unpack_from("<4sI", data, 12)
-    body = data[20 : 20 + length]
+    body = data[20 : 20 + min(length, 32)]  # the sizes sit in the first bytes
     if len(body) < min(length, 10):
         raise UnreadableMedia("the WebP's first chunk is truncated")
     if kind == b"VP8 ":

@@ -54,7 +54,10 @@ class Walk:
     def tick(self) -> None:
         self.count += 1
         if self.count > self.limit:
-            raise MediaTooLarge(
+            self.tick_over()
+
+    def tick_over(self) -> None:
+        raise MediaTooLarge(
                 f"the file has more than {self.limit} {self.noun} in its header; "
                 "no real file needs that many"
             )

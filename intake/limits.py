@@ -43,25 +43,30 @@ class Limits:
     max_pixels_x_frames: int = 30_000_000_000  # declared video frames × frame pixels
     max_samples: int = 1_000_000  # samples (frames, audio packets) over all tracks
     max_duration_s: float = 3 * 3600.0
-    max_structures: int = 100_000  # chunks / boxes / elements / markers walked in the header
+    max_structures: int = 50_000  # chunks / boxes / elements / markers walked in the header
     max_jpeg_scans: int = 500
     decode_threads: int = 2  # the video decoder's threads (each holds frames: memory)
 
 
 # POST /verify: clips and frame grabs. Sources of the figures:
 # * max_frame_pixels 4096 × 2304: DCI 4K (4096 × 2160) and UHD (3840 × 2160) either way up.
-# * max_decoder_bytes 160 MiB: with watermark detection's own ~100-160 MB on a frame
-#   downscaled to 1920 px (measured, tests/provenance/test_intake.py) the worker stays
-#   under the 300 MB growth the issue sets. A UHD 8-bit H.264 stream with up to 5
-#   reference frames fits; UHD with 16 reference frames, or 10-bit UHD, does not (413).
+# * max_decoder_bytes 160 MiB: what the decoder may hold, leaving the rest of the 300 MB
+#   to watermark detection and c2pa. UHD 8-bit H.264 (12.4 MB a frame) fits with a DPB of up
+#   to 9 frames (x264's defaults need 4-6); UHD with 16 reference frames does not, nor 10-bit
+#   UHD beyond a DPB of 2; 1080p fits whatever its DPB (16 × 3.1 MB).
 # * max_pixels_x_frames 30 gigapixels: UHD at 60 fps for one minute (29.9 Gpx), or
 #   1080p at 30 fps for 8 minutes. Verification takes clips, not films.
 # * max_samples 10^6: FFmpeg's MP4 demuxer keeps a 24-byte index entry per sample
 #   (24 MB), and a constant-size `stsz` can declare billions in 20 bytes.
 # * max_duration_s 3 h: longer than anything one verifies; beyond it a header is forged.
+# * max_structures 50,000: libpng writes 8 KB IDAT chunks, so a 200 MB PNG has 25,000; a
+#   3-hour fragmented MP4 with 2 s fragments has ~38,000 boxes. Walking 50,000 takes
+#   30-80 ms in Python here, which keeps even a refusal at the cap under 100 ms.
 # * max_jpeg_scans 500: libjpeg-turbo's own recommended scan limit (djpeg -maxscans,
 #   TurboJPEG's TJPARAM_SCANLIMIT in tjbench) against progressive "scan bombs".
-# * image_bytes_per_pixel 1: verification decodes images to 8-bit grey (OpenCV).
+# * image_bytes_per_pixel 1, max_image_pixels 64 MP: verification decodes images to 8-bit
+#   grey (OpenCV), so a 64 MP PNG costs 64 MB; a progressive JPEG adds its coefficients
+#   (3-6 bytes a pixel), which max_decoder_bytes bounds (about 33 MP at 4:2:0).
 VERIFY = Limits(
     name="verify",
     accept=frozenset({MP4, MOV, WEBM, MKV, JPEG, PNG}),

@@ -78,10 +78,13 @@ class _Reader:
             pos = body + size
 
     def uint(self, start: int, end: int) -> int:
-        return int.from_bytes(self.data[start:end][:8], "big")
+        return int.from_bytes(self.data[start : min(end, start + 8)], "big")
+
+    def bytes(self, start: int, end: int, limit: int) -> bytes:
+        return self.data[start : min(end, start + limit)]
 
     def float(self, start: int, end: int) -> float:
-        raw = self.data[start:end]
+        raw = self.data[start : min(end, start + 9)]
         if len(raw) == 4:
             return struct.unpack(">f", raw)[0]
         if len(raw) == 8:
@@ -144,9 +147,9 @@ def _track(reader: _Reader, start: int, end: int) -> dict:
         if ident == TRACK_TYPE:
             track["type"] = reader.uint(s, e)
         elif ident == CODEC_ID:
-            track["codec_id"] = reader.data[s:e].decode("ascii", "replace").rstrip("\0")
+            track["codec_id"] = reader.bytes(s, e, 64).decode("ascii", "replace").rstrip("\0")
         elif ident == CODEC_PRIVATE:
-            track["private"] = reader.data[s:e]
+            track["private"] = reader.bytes(s, e, 65_536)  # parameter sets are small
         elif ident == DEFAULT_DURATION:
             track["default_duration"] = reader.uint(s, e)
         elif ident == VIDEO:

@@ -36,6 +36,12 @@ def png_huge_chunk() -> bytes:
     return PNG_SIGNATURE + struct.pack(">I", 0x7FFFFFFF) + b"IHDR" + b"\x00" * 16
 
 
+def png_flood(chunks: int) -> bytes:
+    """A small valid PNG with ``chunks`` empty text chunks: the parser's walk, not memory."""
+    valid = png(64, 64)
+    return valid[:-12] + png_chunk(b"tEXt", b"") * chunks + valid[-12:]
+
+
 # --- JPEG ------------------------------------------------------------------------------------
 
 

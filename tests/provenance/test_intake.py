@@ -59,6 +59,8 @@ BOMBS = {
     "webm_frames_x_pixels": (
         lambda: bombs.webm(3840, 2160, duration_ms=600_000, default_duration_ns=1_000_000),
         "payload_too_large"),
+    "png_chunk_flood": (lambda: bombs.png_flood(50_001), "payload_too_large"),
+    "mp4_box_flood": (lambda: bombs.mp4() + bombs.box(b"free") * 50_001, "payload_too_large"),
     "webm_absurd_duration": (
         lambda: bombs.webm(64, 64, duration_ms=1e12, default_duration_ns=None), "payload_too_large"),
 }
