@@ -99,19 +99,26 @@ def _decoder_options(options: dict[str, str]) -> dict[str, str]:
 
 
 def _frame_guard(info: MediaInfo):
-    """A check for each decoded frame: not larger (format included) than the header declared."""
-    declared = info.frame_bytes if info.pixels else 0
-    allowed = max(2 * declared, 1 << 20) if declared else None
+    """A check for each decoded frame: the decoder's working set at this frame's real size
+    and format must stay within the budget the header was admitted under.
+
+    Frames larger than the header declares are legal (WebRTC recordings change resolution
+    mid-stream) and pass while they fit; a stream whose real frames would not fit — a
+    small header over a big bitstream — is refused as soon as its first such frame appears.
+    """
+    held = (info.codec.dpb_frames if info.codec else intake.CodecInfo("unknown").dpb_frames)
+    held += VERIFY_LIMITS.decode_threads + 2
+    # 5 %: decoded planes carry line padding the header estimate does not.
+    allowed = VERIFY_LIMITS.max_decoder_bytes * 21 // 20 // held
 
     def check(frame: av.VideoFrame) -> None:
-        if allowed is None:
-            return
         size = sum(plane.buffer_size for plane in frame.planes)
         if size > allowed:
             raise MediaTooLarge(
                 f"a decoded frame is {frame.width}×{frame.height} {frame.format.name} "
-                f"({size // 1024} KiB), larger than the file's header declares "
-                f"({info.width}×{info.height}); the stream contradicts its container"
+                f"({size // 1024} KiB), but the header declared {info.width}×{info.height}; "
+                f"holding {held} such frames needs about {size * held // 2**20} MiB, over the "
+                f"{VERIFY_LIMITS.max_decoder_bytes // 2**20} MiB budget"
             )
 
     return check
