@@ -38,7 +38,7 @@ from typing import Any
 
 from provenance import c2pa_io, conf, media
 from provenance import watermark as wm
-from provenance.media import MediaError, UnreadableMedia, UnsupportedMedia
+from provenance.media import MediaTooLarge, UnreadableMedia, UnsupportedMedia
 
 PayloadResolver = Callable[[int], dict | None]
 
@@ -50,10 +50,6 @@ __all__ = [
     "registered_payload_resolver",
     "verify_file",
 ]
-
-
-class MediaTooLarge(MediaError):
-    code = "payload_too_large"
 
 
 _registered_resolver: PayloadResolver | None = None
@@ -110,7 +106,9 @@ def verify_file(
     limit = conf.verify_max_bytes()
     if len(data) > limit:
         raise MediaTooLarge(f"the file is {len(data)} bytes; the limit is {limit}")
-    media_type = media.require_type(data)
+    # Header checks (intake.VERIFY) before c2pa or any decoder touches the bytes: bombs
+    # are refused here in milliseconds (415 / 422 / 413, see provenance/media.py).
+    media_type = media.admit(data).type
     resolver = resolve_payload if resolve_payload is not None else _registered_resolver
 
     report = c2pa_io.read_manifest(data=data, mime=media_type.mime)

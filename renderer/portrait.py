@@ -17,11 +17,25 @@ from typing import Any
 
 import numpy as np
 
+import intake
+
 from .errors import PortraitError
 from .runtime import CACHE
 
+# Header checks and budgets shared with every other media path (intake/limits.py):
+# 40 MP for an image decoded whole, 120 MP for a baseline JPEG decoded at reduced scale.
+LIMITS = intake.PORTRAIT
 MAX_IMAGE_BYTES = 50 * 1024 * 1024
-MAX_PIXELS = 40_000_000  # refused from the header, before the pixels are decoded
+MAX_PIXELS = LIMITS.max_image_pixels  # refused from the header, before the pixels are decoded
+_PILLOW_FORMAT = {
+    intake.JPEG: "JPEG",
+    intake.PNG: "PNG",
+    intake.WEBP: "WEBP",
+    intake.GIF: "GIF",
+    intake.AVIF: "AVIF",
+    intake.HEIC: "HEIF",
+}
+_REDUCIBLE = {"L", "LA", "RGB", "RGBA", "CMYK"}
 MIN_FACE_HEIGHT_PX = 80  # forehead-to-chin in the upright image
 SECOND_FACE_RATIO = 0.35  # a second face at least this wide (vs the largest) is "several faces"
 DETECTION_MAX_SIDE = 1600  # detection runs on a downscaled copy; landmarks are normalised
@@ -98,13 +112,8 @@ class PortraitAnalysis:
             ) from exc
 
 
-def decode_portrait(image: bytes, *, max_side: int | None = None) -> np.ndarray:
-    """Decode image bytes to an upright RGB uint8 array, refusing bombs before decoding.
-
-    ``max_side`` downsizes large images (area-averaged) after decoding.
-    """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
+def _admit(image: bytes) -> intake.MediaInfo:
+    """The intake's header checks (intake.PORTRAIT), as PortraitErrors."""
     if not isinstance(image, bytes | bytearray | memoryview) or len(image) == 0:
         raise PortraitError("The portrait is empty or not bytes.", code="not_an_image")
     if len(image) > MAX_IMAGE_BYTES:
@@ -114,35 +123,107 @@ def decode_portrait(image: bytes, *, max_side: int | None = None) -> np.ndarray:
             code="image_too_large",
         )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            picture = Image.open(io.BytesIO(bytes(image)))  # reads the header only
-            width, height = picture.size
-            if width * height > MAX_PIXELS:
-                raise PortraitError(
-                    f"The portrait is {width}×{height} ({width * height / 1e6:.0f} megapixels); "
-                    f"the limit is {MAX_PIXELS / 1e6:.0f} megapixels.",
-                    code="image_too_large",
-                )
-            if max_side is not None and max(width, height) > 2 * max_side:
-                # JPEG can decode at 1/2, 1/4, 1/8 scale directly: far less memory and time.
-                picture.draft("RGB", (max_side, max_side))
-            picture.load()
-            picture = ImageOps.exif_transpose(picture)
+        return intake.inspect(bytes(image), limits=LIMITS)
+    except intake.MediaTooLarge as exc:
+        raise PortraitError(f"The portrait is too large: {exc.message}.", code="image_too_large") from exc
+    except intake.MediaError as exc:
+        raise PortraitError(
+            f"The portrait is not an image we can read: {exc.message}.", code="not_an_image"
+        ) from exc
+
+
+_HEIF_LOCK = threading.Lock()
+_heif_registered = False
+
+
+def _heif_opener() -> bool:
+    """Register pillow-heif's HEIC decoder with Pillow once; False if it is not installed."""
+    global _heif_registered
+    with _HEIF_LOCK:
+        if not _heif_registered:
+            try:
+                import pillow_heif
+            except ImportError:
+                return False
+            pillow_heif.register_heif_opener()
+            _heif_registered = True
+    return True
+
+
+def _open(image: bytes, info: intake.MediaInfo):
+    """Pillow, restricted to the format the bytes were recognised as (never a guess of its own)."""
+    from PIL import Image
+
+    if info.type == intake.HEIC and not _heif_opener():
+        raise PortraitError(
+            "The portrait is a HEIC photo, which this installation cannot decode; "
+            "send it as JPEG or PNG.",
+            code="not_an_image",
+        )
+    with warnings.catch_warnings():
+        # The intake checked the size from the header against our own budget (up to
+        # 120 MP for a baseline JPEG, decoded at reduced scale), so Pillow's warning
+        # at 89 MP is moot; its hard error at 179 MP still stands behind ours.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(io.BytesIO(bytes(image)), formats=[_PILLOW_FORMAT[info.type]])
+
+
+def _to_8bit(picture):
+    """16-bit greyscale (Pillow I;16*, or I holding 16-bit values) scaled to 8-bit L, not clipped."""
+    from PIL import Image
+
+    if not (picture.mode.startswith("I;16") or picture.mode == "I"):
+        return picture
+    values = np.asarray(picture).astype(np.int64)
+    if picture.mode == "I" and values.size and values.max() <= 255 and values.min() >= 0:
+        scaled = values  # an I image that holds 8-bit values
+    else:
+        scaled = (np.clip(values, 0, 65535) * 255 + 32767) // 65535
+    return Image.fromarray(scaled.astype(np.uint8), mode="L")
+
+
+def decode_portrait(image: bytes, *, max_side: int | None = None) -> np.ndarray:
+    """Decode image bytes to an upright RGB uint8 array, refusing bombs before decoding.
+
+    The type comes from the bytes (JPEG, PNG, WebP, GIF, AVIF, HEIC; :mod:`intake`), and
+    the header is checked against ``intake.PORTRAIT`` first. A baseline JPEG is decoded
+    at 1/2..1/8 scale inside libjpeg when it is big (up to 120 MP is accepted that way);
+    other formats are decoded whole (up to 40 MP). ``max_side`` downsizes large images
+    (area-averaged) after decoding. 16-bit greyscale is scaled to 8 bits, not clipped.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    info = _admit(image)
+    try:
+        picture = _open(image, info)
+        width, height = picture.size
+        reduction = intake.jpeg_reduction(info, LIMITS)
+        wanted = (width // reduction, height // reduction)
+        if max_side is not None and max(width, height) > 2 * max_side:
+            wanted = (min(wanted[0], max_side), min(wanted[1], max_side))
+        if info.type == intake.JPEG and wanted != (width, height):
+            # libjpeg decodes at 1/2, 1/4, 1/8 scale directly: far less memory and time.
+            picture.draft("RGB", wanted)
+        picture.load()
+        picture = ImageOps.exif_transpose(picture)
     except PortraitError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise PortraitError(
             "The portrait has too many pixels to decode safely.", code="image_too_large"
         ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise PortraitError(
-            "The portrait is not an image we can read (use JPEG, PNG or WebP).",
+            f"The portrait is not a {info.type.name} image we can read (damaged or truncated).",
             code="not_an_image",
         ) from exc
-    if picture.mode in ("RGBA", "LA", "PA") or (
-        picture.mode == "P" and "transparency" in picture.info
-    ):
+    picture = _to_8bit(picture)
+    if picture.mode == "P":
+        picture = picture.convert("RGBA" if "transparency" in picture.info else "RGB")
+    if max_side is not None and max(picture.size) >= 2 * max_side and picture.mode in _REDUCIBLE:
+        # Integer box reduction first: later copies (flattening, RGB) are then small.
+        picture = picture.reduce(max(picture.size) // max_side)
+    if picture.mode in ("RGBA", "LA", "PA"):
         rgba = picture.convert("RGBA")
         flattened = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         flattened.alpha_composite(rgba)
@@ -157,9 +238,7 @@ def decode_portrait(image: bytes, *, max_side: int | None = None) -> np.ndarray:
 
 def upright_size(image: bytes) -> tuple[int, int]:
     """(width, height) of the image once EXIF orientation is applied, from the header."""
-    from PIL import Image
-
-    picture = Image.open(io.BytesIO(bytes(image)))
+    picture = _open(image, _admit(image))
     width, height = picture.size
     try:
         orientation = picture.getexif().get(0x0112, 1)

@@ -15,6 +15,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+import intake
 from common.errors import Forbidden, InvalidRequest
 from rights import terms as terms_mod
 from rights import visibility
@@ -60,12 +61,29 @@ def api_key_revoke(*, key: ApiKey) -> ApiKey:
     return key
 
 
+def _portrait_admit(image: bytes) -> None:
+    """The media intake's header checks (type from the bytes, size budgets) before the
+    renderer is even imported: a bomb or a non-image costs milliseconds here."""
+    try:
+        intake.inspect(image, limits=intake.PORTRAIT)
+    except intake.MediaError as exc:
+        too_large = isinstance(exc, intake.MediaTooLarge)
+        message = (f"The portrait is too large: {exc.message}." if too_large
+                   else f"The portrait is not an image we can read: {exc.message}.")
+        raise PortraitUnusable(
+            f"The portrait cannot be used: {message}",
+            fields={"portrait": [message]},
+            reason="image_too_large" if too_large else "not_an_image",
+        ) from None
+
+
 def portrait_analyze(*, image: bytes) -> dict:
     """Landmarks for a portrait, computed once at onboarding.
 
     Raises InvalidRequest with the renderer's stable error code when the image
-    is not usable (no face, several faces, a face too small, not an image).
+    is not usable (no face, several faces, a face too small, not an image, too large).
     """
+    _portrait_admit(image)
     from renderer import PortraitError, analyze_portrait
 
     try:
@@ -79,9 +97,15 @@ def portrait_analyze(*, image: bytes) -> dict:
 
 
 def _portrait_store(*, performer: Party, image: bytes, landmarks: dict) -> None:
-    """Write an analysed portrait (file named by its hash) and its landmarks. Inside a transaction."""
+    """Write an analysed portrait (file named by its hash) and its landmarks. Inside a transaction.
+
+    The bytes are stored as uploaded (their SHA-256 is the portrait's identity), under the
+    suffix of the type the bytes are (``.jpg``, ``.png``, ``.webp``, ``.gif``, ``.avif``,
+    ``.heic``), never the client's filename.
+    """
     digest = hashlib.sha256(image).hexdigest()
-    suffix = ".png" if image[:8] == b"\x89PNG\r\n\x1a\n" else ".jpg"
+    media_type = intake.sniff(image)
+    suffix = media_type.extension if media_type is not None else ".bin"
     performer.portrait.save(f"{performer.id}-{digest[:12]}{suffix}", ContentFile(image), save=False)
     performer.portrait_sha256 = digest
     performer.landmarks = landmarks
