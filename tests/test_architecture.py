@@ -1,6 +1,8 @@
 """The layering of the tree, checked on every run (issue 9 "One house before it grows").
 
-* ``renderer/`` is a library: it imports nothing of the project.
+* ``intake/`` (media header checks) is a standard-library-only module: it imports
+  nothing of the project; ``renderer/`` is a library: it imports nothing of the
+  project but ``intake``.
 * ``common/`` is the shared toolkit: it imports no app.
 * No module of ``rights/``, ``ledger/``, ``provenance/`` or ``renderer/`` imports
   ``gateway`` (the gateway composes them, never the reverse).
@@ -20,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("rights", "ledger", "provenance", "gateway")
-PROJECT = ("common", "config", *APPS, "renderer")
+PROJECT = ("common", "config", *APPS, "renderer", "intake")
 EDGE_MODULES = ("views", "serializers", "admin")
 
 
@@ -65,14 +67,19 @@ def _top(name: str) -> str:
     return name.split(".", 1)[0]
 
 
-def test_the_renderer_imports_nothing_of_the_project():
+def test_the_renderer_imports_nothing_of_the_project_but_intake():
     assert _violations(("renderer",), lambda pkg, name: "the renderer is a library"
-                       if _top(name) in PROJECT and _top(name) != "renderer" else None) == []
+                       if _top(name) in PROJECT and _top(name) not in ("renderer", "intake") else None) == []
+
+
+def test_intake_imports_nothing_of_the_project():
+    assert _violations(("intake",), lambda pkg, name: "intake is below everything"
+                       if _top(name) in PROJECT and _top(name) != "intake" else None) == []
 
 
 def test_common_imports_no_app():
     assert _violations(("common",), lambda pkg, name: "common/ is below every app"
-                       if _top(name) in (*APPS, "renderer") else None) == []
+                       if _top(name) in (*APPS, "renderer", "intake") else None) == []
 
 
 def test_no_domain_app_imports_the_gateway():
