@@ -51,14 +51,17 @@ def test_viterbi_corrects_noise_and_the_crc_rejects_what_it_cannot():
 
 def test_pattern_is_pinned():
     """The key stream and layout must never change, or old files stop decoding."""
-    grid = pattern.chip_grid(0x0123456789)
+    grid = pattern.chip_grid(0x0123456789, PINNING_KEY)
     assert hashlib.sha256(grid.astype(np.int8).tobytes()).hexdigest()[:16] == PINNED_GRID
-    sync, data, bit_of_chip, signs = pattern.layout()
+    sync, data, bit_of_chip, signs = pattern.layout(PINNING_KEY)
     assert len(sync) == pattern.SYNC_CHIPS and len(set(sync) | set(data)) == pattern.GRID**2
     assert np.bincount(bit_of_chip).min() >= 3
 
 
 PINNED_GRID = "e5da7df8efc5199f"
+# The constant the pattern was keyed with before deployments had a secret key: it pins the
+# derivation (key stream, layout, signs), which must stay the same for every key.
+PINNING_KEY = b"doppel/watermark/ss1"
 
 
 # --- embedding --------------------------------------------------------------------------------
