@@ -254,30 +254,50 @@ def fold(r: np.ndarray, px: float, py: float) -> np.ndarray:
     size = (max(t, int(round(w * t / px))), max(t, int(round(h * t / py))))
     scaled = cv2.resize(r, size, interpolation=cv2.INTER_LINEAR)
     sh, sw = scaled.shape
-    tile = np.zeros((t, t), dtype=np.float32)
-    for y0 in range(0, sh, t):
-        for x0 in range(0, sw, t):
-            block = scaled[y0 : y0 + t, x0 : x0 + t]
-            tile[: block.shape[0], : block.shape[1]] += block
-    return tile
+    # Zero-pad to whole tiles, then sum the tiles in one reduction.
+    padded = cv2.copyMakeBorder(scaled, 0, -sh % t, 0, -sw % t, cv2.BORDER_CONSTANT, value=0)
+    return padded.reshape(padded.shape[0] // t, t, padded.shape[1] // t, t).sum(
+        axis=(0, 2), dtype=np.float32
+    )
 
 
-@lru_cache(maxsize=KEY_CACHE)
-def _sync_spectrum(key: bytes) -> np.ndarray:
-    return np.conj(np.fft.rfft2(sync_template(REFERENCE_CHIP, key)))
+@lru_cache(maxsize=KEY_CACHE * len(ORIENTATIONS))
+def _template_spectrum(key: bytes, orientation: str) -> np.ndarray:
+    """The sync template as it appears in a copy turned by ``orientation`` (CCS-packed DFT)."""
+    template = orient(sync_template(REFERENCE_CHIP, key), orientation)
+    return cv2.dft(np.ascontiguousarray(template, dtype=np.float32))
 
 
-def align(tile: np.ndarray, key: bytes) -> tuple[float, int, int]:
-    """(sync score, dy, dx) of the tile origin within the folded tile, for the sync template of ``key``."""
-    corr = np.fft.irfft2(np.fft.rfft2(tile) * _sync_spectrum(key), s=tile.shape)
-    i = int(np.argmax(corr))
-    dy, dx = divmod(i, tile.shape[1])
-    spread = float(corr.std())
-    score = float((corr.flat[i] - corr.mean()) / spread) if spread > 0 else 0.0
-    return score, dy, dx
+def spectrum(tile: np.ndarray) -> np.ndarray:
+    """A folded tile's DFT (OpenCV's packed real format), shared by every key and orientation."""
+    return cv2.dft(np.ascontiguousarray(tile, dtype=np.float32))
+
+
+def align(
+    tile: np.ndarray,
+    key: bytes,
+    orientation: str = "identity",
+    *,
+    tile_spectrum: np.ndarray | None = None,
+) -> tuple[float, int, int]:
+    """(sync score, dy, dx): where ``key``'s sync template, turned by ``orientation``, sits in the tile.
+
+    The score is the correlation peak's height over the correlation's spread
+    (cyclic cross-correlation through the DFT).
+    """
+    if tile_spectrum is None:
+        tile_spectrum = spectrum(tile)
+    product = cv2.mulSpectrums(tile_spectrum, _template_spectrum(key, orientation), 0, conjB=True)
+    corr = cv2.idft(product, flags=cv2.DFT_REAL_OUTPUT)
+    _, peak, _, (dx, dy) = cv2.minMaxLoc(corr)
+    mean, spread = cv2.meanStdDev(corr)
+    spread = float(spread[0, 0])
+    score = (peak - float(mean[0, 0])) / spread if spread > 0 else 0.0
+    return score, int(dy), int(dx)
 
 
 def soft_bits(tile: np.ndarray, dy: int, dx: int, key: bytes) -> np.ndarray:
+    """Code-bit sums read from a tile in the delivered orientation whose origin is at (dy, dx)."""
     aligned = np.roll(tile, (-dy, -dx), axis=(0, 1))
     c = REFERENCE_CHIP
     chips = aligned.reshape(GRID, c, GRID, c).mean(axis=(1, 3)).ravel()
@@ -289,11 +309,12 @@ def soft_bits(tile: np.ndarray, dy: int, dx: int, key: bytes) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Fold:
-    """One tile-period hypothesis (px, py) and the residual folded onto one reference tile."""
+    """One tile-period hypothesis (px, py): the residual folded onto one reference tile."""
 
     px: float
     py: float
     tile: np.ndarray
+    spectrum: np.ndarray
 
 
 def folds(r: np.ndarray) -> list[Fold]:
@@ -303,35 +324,37 @@ def folds(r: np.ndarray) -> list[Fold]:
     for px in xs:
         for py in ys:
             if 0.7 < px / py < 1.43:
-                out.append(Fold(px, py, fold(r, px, py)))
+                tile = fold(r, px, py)
+                out.append(Fold(px, py, tile, spectrum(tile)))
     return out
 
 
 @dataclass(frozen=True)
 class Trial:
-    """One (period, orientation, key, origin) hypothesis and its folded tile, turned back."""
+    """One (period, orientation, key, origin) hypothesis on a folded tile of the copy."""
 
     score: float
     px: float
     py: float
-    tile: np.ndarray
+    tile: np.ndarray  # as folded from the copy (still turned by ``orientation``)
     dy: int
     dx: int
     key: bytes = b""
     orientation: str = "identity"
 
     def soft_bits(self) -> np.ndarray:
-        return soft_bits(self.tile, self.dy, self.dx, self.key)
+        # Move the origin to (0, 0), then turn the tile back to the delivered orientation:
+        # the chip grid maps onto itself (a tile is a whole number of chips).
+        aligned = np.roll(self.tile, (-self.dy, -self.dx), axis=(0, 1))
+        return soft_bits(orient(aligned, _INVERSE[self.orientation]), 0, 0, self.key)
 
 
 def rank(folded: Sequence[Fold], key: bytes, orientation: str) -> list[Trial]:
-    """The folds read as a copy in ``orientation`` marked under ``key``, best sync score first."""
+    """The folds read as a copy turned by ``orientation`` and marked under ``key``, best first."""
     out = []
-    undo = _INVERSE[orientation]
     for f in folded:
-        tile = orient(f.tile, undo)
-        score, dy, dx = align(tile, key)
-        out.append(Trial(score, f.px, f.py, tile, dy, dx, key, orientation))
+        score, dy, dx = align(f.tile, key, orientation, tile_spectrum=f.spectrum)
+        out.append(Trial(score, f.px, f.py, f.tile, dy, dx, key, orientation))
     out.sort(key=lambda t: -t.score)
     return out
 
