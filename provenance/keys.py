@@ -38,7 +38,6 @@ import hashlib
 import json
 import os
 import secrets
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -450,16 +449,16 @@ def _seal_watermark_secret(key_id: str, secret: bytes) -> bytes:
 
 # (path, passphrase digest) -> secret: decrypting costs a scrypt derivation (~50 ms), and
 # detection reads every key on each call. The digest makes a passphrase change miss the cache.
+# A plain dict (single get/set under the GIL), no lock: a lock held across fork() would hang
+# the worker child.
 _watermark_cache: dict[tuple[str, bytes], bytes] = {}
-_watermark_cache_lock = threading.Lock()
 
 
 def _open_watermark_key(path: Path) -> WatermarkKey:
     passphrase = conf.key_passphrase()
     key_id = path.name.removesuffix(".key.json")
     cache_key = (str(path), hashlib.sha256(passphrase).digest())
-    with _watermark_cache_lock:
-        cached = _watermark_cache.get(cache_key)
+    cached = _watermark_cache.get(cache_key)
     if cached is not None:
         return WatermarkKey(id=key_id, secret=cached)
     try:
@@ -484,8 +483,7 @@ def _open_watermark_key(path: Path) -> WatermarkKey:
         ) from exc
     if len(secret) != WATERMARK_KEY_BYTES:
         raise KeyStoreError(f"{path} holds a {len(secret)}-byte key, expected {WATERMARK_KEY_BYTES}")
-    with _watermark_cache_lock:
-        _watermark_cache[cache_key] = secret
+    _watermark_cache[cache_key] = secret
     return WatermarkKey(id=key_id, secret=secret)
 
 

@@ -10,7 +10,7 @@
    followed by a resize, and odd aspect ratios only change the period.
 3. For each candidate (px, py), the residual is resampled so that the period
    is exactly one reference tile, folded (all tiles summed onto one), and
-   cross-correlated cyclically with the sync template (FFT) — the peak gives
+   cross-correlated cyclically with the sync template (DFT) — the peak gives
    the tile origin, which absorbs any crop offset. Its height over the
    correlation's spread is the sync score.
 4. Chip values are read at that origin and combined per code bit; the soft
@@ -22,10 +22,11 @@ Mirrored and rotated copies (the eight flips/rotations of the dihedral group
 D4): the residual filters are symmetric, the period search works per axis, and
 folding is cyclic, so the folded tile of a flipped or rotated frame *is* the
 flipped or rotated tile, up to a cyclic shift that alignment absorbs anyway.
-Steps 1-2 and the folds therefore run once; only the 128×128 folded tiles are
-turned back (3-4 run per orientation and per key: an FFT of a 128×128 tile
-each). The identity comes first, then the common re-upload tricks, and the
-search stops at the first detection.
+Steps 1-2 and the folds (with each folded tile's DFT) therefore run once; per
+orientation and per key, only the alignment (one 128×128 inverse DFT per fold,
+against the sync template turned the same way) and, above the sync threshold,
+the decoding of step 4 run. The identity comes first, then the common
+re-upload tricks, and the search stops at the first detection.
 
 Keys: the sync template, layout and signs depend on the deployment's secret
 watermark key (provenance/keys.py); detection tries every key, newest first.
@@ -52,7 +53,9 @@ MAX_PERIOD = 420.0
 MAX_SIDE = 1920  # bigger frames are downscaled first (period search covers the scale)
 
 # Decision thresholds, calibrated on unmarked media (bench/provenance.py, docs/provenance.md):
-# the sync score of unmarked frames peaks at ~5.5 (max over all shifts and hypotheses), and
+# the sync score of unmarked frames peaks at ~5.5 (max over all shifts and hypotheses of one
+# orientation; the 8-orientation search raises the maximum, and more noise then reaches the
+# decoder, where the CRC and the agreement threshold reject it), and
 # Viterbi agrees with ~75 % of pure-noise code bits (99.9th percentile 0.805). A detection
 # needs both thresholds *and* the CRC-24.
 MIN_SYNC_SCORE = 5.5
