@@ -229,7 +229,7 @@ def test_unmarked_frames_are_not_identified_in_any_orientation():
         image = synthetic.source_image(name)
         h, w = image.shape[:2]
         top, left = rng.randrange(0, h // 4), rng.randrange(0, w // 4)
-        crop = image[top : top + 512, left : left + 512]  # ≤ 512 px: 168 detections stay quick
+        crop = image[top : top + 384, left : left + 384]  # ≤ 384 px: 168 detections stay quick
         for orientation in wm.ORIENTATIONS:
             result = wm.detect_frames(np.ascontiguousarray(wm.orient(crop, orientation)))
             assert not result.found and result.payload is None, (name, orientation, result)
