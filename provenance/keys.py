@@ -7,6 +7,7 @@ Layout under :func:`provenance.conf.keys_dir` (default ``DATA_DIR/keys``)::
     signing/<name>.crt.pem     one ES256 signing certificate per rotation (name sorts in issue order)
     signing/<name>.key.pem     its private key, encrypted (absent for KMS/HSM keys)
     current                    the <name> new files are signed with
+    watermark/<id>.key.json    one watermark key per rotation (id sorts in issue order), encrypted
 
 Certificates follow what c2pa-rs accepts (see shared NOTES.md): the signing
 cert is P-256 with KeyUsage digitalSignature, ExtendedKeyUsage
@@ -14,25 +15,40 @@ emailProtection, BasicConstraints CA=false, and an AuthorityKeyIdentifier.
 Rotation adds a signing certificate and moves ``current``; the root stays, so
 files signed with an older certificate still verify as Trusted.
 
-Everything is created on first need (:func:`ensure_keys`); concurrent first
-uses in several processes are serialised with an exclusive file lock and each
-file is written atomically (temp file + rename).
+Everything is created on first need (:func:`ensure_keys`,
+:func:`watermark_keys`); concurrent first uses in several processes are
+serialised with an exclusive file lock and each file is written atomically
+(temp file + rename).
+
+**Watermark keys** are 32 random bytes that key the watermark's spreading
+pattern (provenance/watermark/pattern.py): without one, nobody can write or
+read a Doppel watermark. They are kept like the signing keys — under the same
+directory and lock, encrypted with the same passphrase (AES-256-GCM under a
+scrypt-derived key, the file's id as associated data), mode 0600. Rotation
+adds a key; the newest one marks new renders and detection tries every key,
+newest first, so clips marked under an older key are still found.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import fcntl
+import hashlib
+import json
 import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from django.core.exceptions import ImproperlyConfigured
 
@@ -42,6 +58,12 @@ ROOT_CERT = "root-ca.crt.pem"
 ROOT_KEY = "root-ca.key.pem"
 SIGNING_DIR = "signing"
 CURRENT = "current"
+WATERMARK_DIR = "watermark"
+WATERMARK_KEY_BYTES = 32
+WATERMARK_KEY_FORMAT = "doppel-watermark-key/1"
+# scrypt cost for the key-encryption key: ~50 ms and 16 MiB once per key and process
+# (decrypted keys are cached), and what makes a weak operator passphrase costly to guess.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 
 ROOT_VALIDITY = dt.timedelta(days=365 * 25)
 # Long-lived on purpose: without a timestamp authority, c2pa checks a
@@ -62,6 +84,18 @@ class SigningIdentity:
         bytes | None
     )  # PKCS#8 PEM, decrypted in memory; None when not loaded or external
     external: bool  # the private key lives outside Doppel (KMS/HSM, signed through a callback)
+
+
+@dataclass(frozen=True)
+class WatermarkKey:
+    """A deployment's secret watermark key.
+
+    ``id`` is public (the file name, e.g. ``wm-0002-20260101T000000Z-a1b2c3``; sorts in
+    issue order); ``secret`` (32 bytes) never leaves the process and is kept out of ``repr``.
+    """
+
+    id: str
+    secret: bytes = field(repr=False)
 
 
 class KeyStoreError(ImproperlyConfigured):
@@ -357,6 +391,7 @@ def describe() -> dict:
     """A JSON-able summary for ``manage.py provenance_keys --show``."""
     root = root_certificate()
     current = current_signing_identity(with_key=False)
+    watermark = watermark_keys()
 
     def cert_info(cert: x509.Certificate) -> dict:
         return {
@@ -377,4 +412,125 @@ def describe() -> dict:
         ],
         "signer_callback": conf.signer_callback_path(),
         "tsa_url": conf.tsa_url(),
+        "watermark": {
+            "current": watermark[0].id,
+            "keys": [key.id for key in reversed(watermark)],  # oldest first, as "signing"
+        },
     }
+
+
+# --- watermark keys ----------------------------------------------------------------
+
+
+def _watermark_kek(passphrase: bytes, salt: bytes) -> bytes:
+    return Scrypt(salt=salt, length=32, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P).derive(passphrase)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _seal_watermark_secret(key_id: str, secret: bytes) -> bytes:
+    salt, nonce = os.urandom(16), os.urandom(12)
+    sealed = AESGCM(_watermark_kek(conf.key_passphrase(), salt)).encrypt(
+        nonce, secret, key_id.encode()
+    )
+    document = {
+        "format": WATERMARK_KEY_FORMAT,
+        "id": key_id,
+        "created": _now().isoformat(),
+        "kdf": {"name": "scrypt", "n": _SCRYPT_N, "r": _SCRYPT_R, "p": _SCRYPT_P, "salt": _b64(salt)},
+        "cipher": "AES-256-GCM",
+        "nonce": _b64(nonce),
+        "ciphertext": _b64(sealed),
+    }
+    return json.dumps(document, indent=2).encode()
+
+
+# (path, passphrase digest) -> secret: decrypting costs a scrypt derivation (~50 ms), and
+# detection reads every key on each call. The digest makes a passphrase change miss the cache.
+# A plain dict (single get/set under the GIL), no lock: a lock held across fork() would hang
+# the worker child.
+_watermark_cache: dict[tuple[str, bytes], bytes] = {}
+
+
+def _open_watermark_key(path: Path) -> WatermarkKey:
+    passphrase = conf.key_passphrase()
+    key_id = path.name.removesuffix(".key.json")
+    cache_key = (str(path), hashlib.sha256(passphrase).digest())
+    cached = _watermark_cache.get(cache_key)
+    if cached is not None:
+        return WatermarkKey(id=key_id, secret=cached)
+    try:
+        document = json.loads(path.read_bytes())
+        if document.get("format") != WATERMARK_KEY_FORMAT or document.get("id") != key_id:
+            raise ValueError("not a watermark key file for this name")
+        kdf = document["kdf"]
+        if kdf.get("name") != "scrypt":
+            raise ValueError(f"unknown key derivation {kdf.get('name')!r}")
+        kek = Scrypt(
+            salt=base64.b64decode(kdf["salt"]), length=32, n=int(kdf["n"]), r=int(kdf["r"]),
+            p=int(kdf["p"]),
+        ).derive(passphrase)
+        nonce, sealed = base64.b64decode(document["nonce"]), base64.b64decode(document["ciphertext"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KeyStoreError(f"{path} is not a readable watermark key: {exc}") from exc
+    try:
+        secret = AESGCM(kek).decrypt(nonce, sealed, key_id.encode())
+    except InvalidTag as exc:
+        raise KeyStoreError(
+            f"cannot decrypt {path}: wrong DOPPEL_SIGNING_KEY_PASSPHRASE (or SECRET_KEY changed since the key was made)"
+        ) from exc
+    if len(secret) != WATERMARK_KEY_BYTES:
+        raise KeyStoreError(f"{path} holds a {len(secret)}-byte key, expected {WATERMARK_KEY_BYTES}")
+    _watermark_cache[cache_key] = secret
+    return WatermarkKey(id=key_id, secret=secret)
+
+
+def _store_watermark_key(directory: Path) -> str:
+    """Make a new watermark key (it becomes the newest, hence current); call under the lock."""
+    folder = directory / WATERMARK_DIR
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    sequence = len(list(folder.glob("*.key.json"))) + 1
+    key_id = f"wm-{sequence:04d}-{_now():%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    secret = secrets.token_bytes(WATERMARK_KEY_BYTES)
+    _write_atomic(folder / f"{key_id}.key.json", _seal_watermark_secret(key_id, secret), mode=0o600)
+    return key_id
+
+
+def _watermark_key_paths(directory: Path) -> list[Path]:
+    return sorted((directory / WATERMARK_DIR).glob("*.key.json"))
+
+
+def watermark_keys() -> list[WatermarkKey]:
+    """Every watermark key of this deployment, newest (current) first; creates the first one.
+
+    Cheap after the first call in a process (a directory listing; secrets are cached).
+    Raises :class:`KeyStoreError` when a key file cannot be decrypted.
+    """
+    directory = conf.keys_dir()
+    paths = _watermark_key_paths(directory)
+    if not paths:
+        with _locked(directory):
+            paths = _watermark_key_paths(directory)
+            if not paths:
+                _store_watermark_key(directory)
+                paths = _watermark_key_paths(directory)
+    return [_open_watermark_key(path) for path in reversed(paths)]
+
+
+def current_watermark_key() -> WatermarkKey:
+    """The key new renders are marked with (the newest); created on first need."""
+    return watermark_keys()[0]
+
+
+def rotate_watermark_key() -> WatermarkKey:
+    """Add a new watermark key and make it current. Old keys stay: their clips are still detected.
+
+    Running processes pick the new key up at their next ``frame_filter``/``embed_frames``.
+    """
+    directory = conf.keys_dir()
+    watermark_keys()  # the first key exists before the rotated one, so "rotate" always adds
+    with _locked(directory):
+        _store_watermark_key(directory)
+    return current_watermark_key()

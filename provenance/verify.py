@@ -2,13 +2,27 @@
 
 ``verify_file`` gives the shape of ``POST /api/v1/verify`` (shared/API.md)::
 
-    {"media": {"mime", "kind", "bytes", "filename"},
+    {"media": {"mime", "kind", "bytes", "filename", "declared_mime"},
      "c2pa": {"state", "failures", "license", "ours", "issuer", "manifests", "claim_generator", "soft_binding",
-              "error"},
+              "error", "evidence": "proof" | "none", "meaning"},
      "watermark": {"found", "generation", "confidence", "identified", "bit_accuracy", "matches_manifest",
-                   "frames_used", "error"},
+                   "frames_used", "error", "orientation", "evidence": "trace" | "none", "meaning"},
      "generation": {"id", "contract", "performer", "brand", "status", "identified_by"} | None,
+     "evidence": "proof" | "trace" | "none",
      "summary": "one human-readable line"}
+
+Evidence — what the answer is worth:
+
+* ``proof``: a ``Trusted`` C2PA manifest, i.e. signed under Doppel's root and
+  the file unchanged since. Its licence is Doppel's signed statement about
+  this very file.
+* ``trace``: no proof, but the watermark (keyed by this deployment's secret)
+  names a generation. It points to where the picture came from; it is not
+  proof: a watermark can be lifted from a delivered clip and laid over another
+  picture (a copy attack), and the match is statistical.
+* ``none``: neither.
+
+``meaning`` in each part and the ``summary`` say the same in words.
 
 Rules:
 
@@ -28,7 +42,12 @@ Rules:
   when ``resolve_payload(payload)`` returns a real generation: no generation
   is ever named from a payload that is not in the database.
 * Without a watermark, a Trusted Doppel manifest can still identify the
-  generation through its soft-binding payload (``identified_by: "manifest"``).
+  generation through its soft-binding payload (``identified_by: "manifest"``);
+  where the watermark names another generation than a Trusted manifest, the
+  manifest (proof) wins and the watermark's claim stays in ``watermark``.
+* ``watermark.orientation`` says how a found copy was flipped or rotated
+  (``identity``, ``hflip``, ``vflip``, ``rot90``, ``rot180``, ``rot270``,
+  ``transpose``, ``transverse``; null when nothing was found).
 """
 
 from __future__ import annotations
@@ -42,7 +61,14 @@ from provenance.media import MediaTooLarge, UnreadableMedia, UnsupportedMedia
 
 PayloadResolver = Callable[[int], dict | None]
 
+PROOF = "proof"
+TRACE = "trace"
+NO_EVIDENCE = "none"
+
 __all__ = [
+    "NO_EVIDENCE",
+    "PROOF",
+    "TRACE",
     "MediaTooLarge",
     "UnreadableMedia",
     "UnsupportedMedia",
@@ -74,7 +100,56 @@ def _generation(resolver: PayloadResolver | None, payload: int | None, source: s
     return {**found, "identified_by": source}
 
 
-def _summary(c2pa: dict, watermark: dict, generation: dict | None) -> str:
+def _c2pa_meaning(c2pa: dict) -> str:
+    state = c2pa["state"]
+    if state == "Trusted":
+        return (
+            "Proof: Content Credentials signed under Doppel's root, and the file is unchanged since "
+            "signing; the licence they carry is Doppel's signed statement about this file."
+        )
+    if state == "NoManifest":
+        return "No Content Credentials: nothing here is proof of where this file came from."
+    if c2pa["ours"]:
+        return (
+            f"Not proof: the Content Credentials were signed by Doppel but do not validate ({state}); "
+            "the file was changed after signing or the manifest is damaged."
+        )
+    return (
+        f"Not proof of anything about Doppel: the Content Credentials were signed by another signer "
+        f"({state}), not under Doppel's root."
+    )
+
+
+def _orientation_words(orientation: str | None) -> str:
+    words = {
+        "hflip": "mirrored left-right",
+        "vflip": "mirrored upside down",
+        "rot90": "rotated 90° counter-clockwise",
+        "rot180": "rotated 180°",
+        "rot270": "rotated 90° clockwise",
+        "transpose": "transposed (rotated and mirrored)",
+        "transverse": "transposed across the other diagonal (rotated and mirrored)",
+    }
+    return f" (in a copy {words[orientation]})" if orientation in words else ""
+
+
+def _watermark_meaning(watermark: dict) -> str:
+    if not watermark["found"]:
+        return "No Doppel watermark found."
+    where = _orientation_words(watermark["orientation"])
+    if not watermark["identified"]:
+        return (
+            f"A Doppel watermark was found{where}, but its payload names no generation we know; "
+            "it identifies nothing."
+        )
+    return (
+        f"Trace, not proof: the Doppel watermark{where} points to generation {watermark['generation']}. "
+        "A watermark can be copied from a delivered clip onto another picture, so a match shows where "
+        "a picture probably came from; only Trusted Content Credentials are proof."
+    )
+
+
+def _summary(c2pa: dict, watermark: dict, generation: dict | None, evidence: str) -> str:
     parts = []
     state = c2pa["state"]
     if state == "NoManifest":
@@ -86,13 +161,23 @@ def _summary(c2pa: dict, watermark: dict, generation: dict | None) -> str:
     if watermark["found"]:
         parts.append(
             "Doppel watermark found"
+            + _orientation_words(watermark["orientation"])
             + ("" if watermark["identified"] else " (no matching generation)")
         )
     else:
         parts.append("no Doppel watermark")
     if generation:
         parts.append(f"generation {generation.get('id')} ({generation.get('status')})")
-    return "; ".join(parts)
+    line = "; ".join(parts)
+    if evidence == PROOF:
+        return line + ". Evidence: proof (Trusted Content Credentials signed by Doppel)."
+    if evidence == TRACE:
+        return (
+            line + ". Evidence: a trace, not proof — the watermark match points to a generation, "
+            "but a watermark can be copied onto other pictures; only Trusted Content Credentials "
+            "are proof."
+        )
+    return line + ". Evidence: none."
 
 
 def verify_file(
@@ -134,17 +219,23 @@ def verify_file(
             raise UnreadableMedia(f"{exc.message}, and it carries no readable manifest") from exc
         result, error = None, exc.message
 
-    generation = None
-    identified = False
+    marked = None  # the generation the watermark names (a trace)
     if result is not None and result.found:
-        generation = _generation(resolver, result.payload, "watermark")
-        identified = generation is not None
-    if generation is None and report.state == "Trusted":
-        generation = _generation(resolver, manifest_payload, "manifest")
+        marked = _generation(resolver, result.payload, "watermark")
+    identified = marked is not None
+    generation = marked
+    proof = report.state == "Trusted" and report.ours
+    if (
+        proof
+        and manifest_payload is not None
+        and (marked is None or result.payload != manifest_payload)
+    ):
+        # The signed manifest is proof; a watermark naming something else is only a trace.
+        generation = _generation(resolver, manifest_payload, "manifest") or marked
 
     watermark = {
         "found": bool(result and result.found),
-        "generation": generation["id"] if identified and generation else None,
+        "generation": marked["id"] if marked else None,
         "identified": identified,
         "confidence": result.confidence if result else 0.0,
         "bit_accuracy": result.bit_accuracy if result else None,
@@ -155,7 +246,10 @@ def verify_file(
         ),
         "frames_used": result.frames_used if result else 0,
         "error": error or (result.error if result else None),
+        "orientation": result.orientation if result and result.found else None,
+        "evidence": TRACE if identified else NO_EVIDENCE,
     }
+    watermark["meaning"] = _watermark_meaning(watermark)
     c2pa = {
         "state": report.state,
         "failures": failures,
@@ -166,7 +260,10 @@ def verify_file(
         "claim_generator": report.claim_generator,
         "soft_binding": report.soft_binding,
         "error": report.error,
+        "evidence": PROOF if proof else NO_EVIDENCE,
     }
+    c2pa["meaning"] = _c2pa_meaning(c2pa)
+    evidence = PROOF if proof else TRACE if identified else NO_EVIDENCE
     return {
         "media": {
             "mime": media_type.mime,
@@ -178,5 +275,6 @@ def verify_file(
         "c2pa": c2pa,
         "watermark": watermark,
         "generation": generation,
-        "summary": _summary(c2pa, watermark, generation),
+        "evidence": evidence,
+        "summary": _summary(c2pa, watermark, generation, evidence),
     }

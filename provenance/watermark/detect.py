@@ -10,25 +10,41 @@
    followed by a resize, and odd aspect ratios only change the period.
 3. For each candidate (px, py), the residual is resampled so that the period
    is exactly one reference tile, folded (all tiles summed onto one), and
-   cross-correlated cyclically with the sync template (FFT) — the peak gives
+   cross-correlated cyclically with the sync template (DFT) — the peak gives
    the tile origin, which absorbs any crop offset. Its height over the
    correlation's spread is the sync score.
 4. Chip values are read at that origin and combined per code bit; the soft
    bits go through Viterbi and the CRC-24 check. A result is reported found
    only if the CRC holds *and* the sync score and code agreement clear
    thresholds calibrated on unmarked content.
+
+Mirrored and rotated copies (the eight flips/rotations of the dihedral group
+D4): the residual filters are symmetric, the period search works per axis, and
+folding is cyclic, so the folded tile of a flipped or rotated frame *is* the
+flipped or rotated tile, up to a cyclic shift that alignment absorbs anyway.
+Steps 1-2 and the folds (with each folded tile's DFT) therefore run once; per
+orientation and per key, only the alignment (one 128×128 inverse DFT per fold,
+against the sync template turned the same way) and, above the sync threshold,
+the decoding of step 4 run. The identity comes first, then the common
+re-upload tricks, and the search stops at the first detection.
+
+Keys: the sync template, layout and signs depend on the deployment's secret
+watermark key (provenance/keys.py); detection tries every key, newest first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
 
+from provenance import keys as keystore
+from provenance.keys import WatermarkKey
 from provenance.watermark.ecc import CODED_BITS, decode_payload
-from provenance.watermark.pattern import GRID, layout, sync_template
+from provenance.watermark.pattern import GRID, KEY_CACHE, layout, sync_template
 
 REFERENCE_CHIP = 4
 REFERENCE_TILE = GRID * REFERENCE_CHIP
@@ -37,14 +53,53 @@ MAX_PERIOD = 420.0
 MAX_SIDE = 1920  # bigger frames are downscaled first (period search covers the scale)
 
 # Decision thresholds, calibrated on unmarked media (bench/provenance.py, docs/provenance.md):
-# the sync score of unmarked frames peaks at ~5.5 (max over all shifts and hypotheses), and
+# the sync score of unmarked frames peaks at ~5.5 (max over all shifts and hypotheses of one
+# orientation; the 8-orientation search raises the maximum, and more noise then reaches the
+# decoder, where the CRC and the agreement threshold reject it), and
 # Viterbi agrees with ~75 % of pure-noise code bits (99.9th percentile 0.805). A detection
 # needs both thresholds *and* the CRC-24.
 MIN_SYNC_SCORE = 5.5
 MIN_AGREEMENT = 0.80
 NOISE_AGREEMENT = 0.75
-# Hypotheses (best sync scores first) that go through Viterbi + CRC.
+# Hypotheses (best sync scores first) that go through Viterbi + CRC, per orientation and key.
 DECODE_ATTEMPTS = 3
+
+# What a copy may have undergone relative to the delivered clip, in the order tried: as
+# delivered first, then mirroring (the usual re-upload trick), then rotations and the rest
+# of D4. "rot90" is a quarter turn counter-clockwise (numpy's rot90), "rot270" clockwise;
+# "transpose" swaps rows and columns, "transverse" mirrors across the other diagonal.
+ORIENTATIONS = ("identity", "hflip", "rot180", "vflip", "rot90", "rot270", "transpose", "transverse")
+_INVERSE = {name: name for name in ORIENTATIONS} | {"rot90": "rot270", "rot270": "rot90"}
+
+
+def orient(image: np.ndarray, orientation: str) -> np.ndarray:
+    """``image`` (H, W, ...) flipped or rotated as ``orientation`` names (a view where numpy can)."""
+    if orientation == "identity":
+        return image
+    if orientation == "hflip":
+        return image[:, ::-1]
+    if orientation == "vflip":
+        return image[::-1]
+    if orientation == "rot90":
+        return np.rot90(image, 1)
+    if orientation == "rot180":
+        return np.rot90(image, 2)
+    if orientation == "rot270":
+        return np.rot90(image, 3)
+    if orientation == "transpose":
+        return np.swapaxes(image, 0, 1)
+    if orientation == "transverse":
+        return np.swapaxes(np.rot90(image, 2), 0, 1)
+    raise ValueError(f"unknown orientation {orientation!r}; one of {ORIENTATIONS}")
+
+
+def resolve_keys(keys: WatermarkKey | Sequence[WatermarkKey] | None) -> list[WatermarkKey]:
+    """The keys to detect with: the given ones, or every key of this deployment (newest first)."""
+    if keys is None:
+        return keystore.watermark_keys()
+    if isinstance(keys, WatermarkKey):
+        return [keys]
+    return list(keys)
 
 
 @dataclass(frozen=True)
@@ -57,6 +112,8 @@ class WatermarkResult:
     frames_used: int
     period: tuple[float, float] | None = None  # tile period found (x, y) in pixels
     error: str | None = None
+    orientation: str | None = None  # how the copy is flipped/rotated (ORIENTATIONS), when found
+    key_id: str | None = None  # which watermark key matched (public id), when found
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -200,71 +257,117 @@ def fold(r: np.ndarray, px: float, py: float) -> np.ndarray:
     size = (max(t, int(round(w * t / px))), max(t, int(round(h * t / py))))
     scaled = cv2.resize(r, size, interpolation=cv2.INTER_LINEAR)
     sh, sw = scaled.shape
-    tile = np.zeros((t, t), dtype=np.float32)
-    for y0 in range(0, sh, t):
-        for x0 in range(0, sw, t):
-            block = scaled[y0 : y0 + t, x0 : x0 + t]
-            tile[: block.shape[0], : block.shape[1]] += block
-    return tile
+    # Zero-pad to whole tiles, then sum the tiles in one reduction.
+    padded = cv2.copyMakeBorder(scaled, 0, -sh % t, 0, -sw % t, cv2.BORDER_CONSTANT, value=0)
+    return padded.reshape(padded.shape[0] // t, t, padded.shape[1] // t, t).sum(
+        axis=(0, 2), dtype=np.float32
+    )
 
 
-_SYNC_SPECTRUM: np.ndarray | None = None
+@lru_cache(maxsize=KEY_CACHE * len(ORIENTATIONS))
+def _template_spectrum(key: bytes, orientation: str) -> np.ndarray:
+    """The sync template as it appears in a copy turned by ``orientation`` (CCS-packed DFT)."""
+    template = orient(sync_template(REFERENCE_CHIP, key), orientation)
+    return cv2.dft(np.ascontiguousarray(template, dtype=np.float32))
 
 
-def _sync_spectrum() -> np.ndarray:
-    global _SYNC_SPECTRUM
-    if _SYNC_SPECTRUM is None:
-        _SYNC_SPECTRUM = np.conj(np.fft.rfft2(sync_template(REFERENCE_CHIP)))
-    return _SYNC_SPECTRUM
+def spectrum(tile: np.ndarray) -> np.ndarray:
+    """A folded tile's DFT (OpenCV's packed real format), shared by every key and orientation."""
+    return cv2.dft(np.ascontiguousarray(tile, dtype=np.float32))
 
 
-def align(tile: np.ndarray) -> tuple[float, int, int]:
-    """(sync score, dy, dx) of the tile origin within the folded tile."""
-    corr = np.fft.irfft2(np.fft.rfft2(tile) * _sync_spectrum(), s=tile.shape)
-    i = int(np.argmax(corr))
-    dy, dx = divmod(i, tile.shape[1])
-    spread = float(corr.std())
-    score = float((corr.flat[i] - corr.mean()) / spread) if spread > 0 else 0.0
-    return score, dy, dx
+def align(
+    tile: np.ndarray,
+    key: bytes,
+    orientation: str = "identity",
+    *,
+    tile_spectrum: np.ndarray | None = None,
+) -> tuple[float, int, int]:
+    """(sync score, dy, dx): where ``key``'s sync template, turned by ``orientation``, sits in the tile.
+
+    The score is the correlation peak's height over the correlation's spread
+    (cyclic cross-correlation through the DFT).
+    """
+    if tile_spectrum is None:
+        tile_spectrum = spectrum(tile)
+    product = cv2.mulSpectrums(tile_spectrum, _template_spectrum(key, orientation), 0, conjB=True)
+    corr = cv2.idft(product, flags=cv2.DFT_REAL_OUTPUT)
+    _, peak, _, (dx, dy) = cv2.minMaxLoc(corr)
+    mean, spread = cv2.meanStdDev(corr)
+    spread = float(spread[0, 0])
+    score = (peak - float(mean[0, 0])) / spread if spread > 0 else 0.0
+    return score, int(dy), int(dx)
 
 
-def soft_bits(tile: np.ndarray, dy: int, dx: int) -> np.ndarray:
+def soft_bits(tile: np.ndarray, dy: int, dx: int, key: bytes) -> np.ndarray:
+    """Code-bit sums read from a tile in the delivered orientation whose origin is at (dy, dx)."""
     aligned = np.roll(tile, (-dy, -dx), axis=(0, 1))
     c = REFERENCE_CHIP
     chips = aligned.reshape(GRID, c, GRID, c).mean(axis=(1, 3)).ravel()
-    _, data, bit_of_chip, signs = layout()
+    _, data, bit_of_chip, signs = layout(key)
     return np.bincount(bit_of_chip, weights=(chips * signs)[data], minlength=CODED_BITS).astype(
         np.float32
     )
 
 
 @dataclass(frozen=True)
-class Trial:
-    """One (period, origin) hypothesis and its folded tile."""
+class Fold:
+    """One tile-period hypothesis (px, py): the residual folded onto one reference tile."""
 
-    score: float
     px: float
     py: float
     tile: np.ndarray
-    dy: int
-    dx: int
-
-    def soft_bits(self) -> np.ndarray:
-        return soft_bits(self.tile, self.dy, self.dx)
+    spectrum: np.ndarray
 
 
-def trials(r: np.ndarray) -> list[Trial]:
-    """Every plausible (px, py) hypothesis, best sync score first."""
+def folds(r: np.ndarray) -> list[Fold]:
+    """Every plausible (px, py) hypothesis, folded (independent of key and orientation)."""
     out = []
     xs, ys = period_candidates(r, 1), period_candidates(r, 0)
     for px in xs:
         for py in ys:
             if 0.7 < px / py < 1.43:
                 tile = fold(r, px, py)
-                score, dy, dx = align(tile)
-                out.append(Trial(score, px, py, tile, dy, dx))
+                out.append(Fold(px, py, tile, spectrum(tile)))
+    return out
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One (period, orientation, key, origin) hypothesis on a folded tile of the copy."""
+
+    score: float
+    px: float
+    py: float
+    tile: np.ndarray  # as folded from the copy (still turned by ``orientation``)
+    dy: int
+    dx: int
+    key: bytes = b""
+    orientation: str = "identity"
+
+    def soft_bits(self) -> np.ndarray:
+        # Move the origin to (0, 0), then turn the tile back to the delivered orientation:
+        # the chip grid maps onto itself (a tile is a whole number of chips).
+        aligned = np.roll(self.tile, (-self.dy, -self.dx), axis=(0, 1))
+        return soft_bits(orient(aligned, _INVERSE[self.orientation]), 0, 0, self.key)
+
+
+def rank(folded: Sequence[Fold], key: bytes, orientation: str) -> list[Trial]:
+    """The folds read as a copy turned by ``orientation`` and marked under ``key``, best first."""
+    out = []
+    for f in folded:
+        score, dy, dx = align(f.tile, key, orientation, tile_spectrum=f.spectrum)
+        out.append(Trial(score, f.px, f.py, f.tile, dy, dx, key, orientation))
     out.sort(key=lambda t: -t.score)
     return out
+
+
+def trials(
+    r: np.ndarray, key: WatermarkKey | None = None, *, orientation: str = "identity"
+) -> list[Trial]:
+    """Every plausible (px, py) hypothesis for one key (default: the current one), best first."""
+    key = key or keystore.current_watermark_key()
+    return rank(folds(r), key.secret, orientation)
 
 
 def confidence(agreement: float) -> float:
@@ -272,23 +375,45 @@ def confidence(agreement: float) -> float:
     return round(min(1.0, max(0.0, (agreement - NOISE_AGREEMENT) / 0.20)), 4)
 
 
-def detect_residual(r: np.ndarray, frames_used: int) -> WatermarkResult:
-    candidates = trials(r)
-    if not candidates:
+def detect_residual(
+    r: np.ndarray,
+    frames_used: int,
+    keys: WatermarkKey | Sequence[WatermarkKey] | None = None,
+) -> WatermarkResult:
+    """Detect in a summed residual under every orientation and key; stops at the first detection.
+
+    Only hypotheses whose sync score clears MIN_SYNC_SCORE are decoded (the
+    best DECODE_ATTEMPTS per orientation and key), so unmarked content costs
+    alignments, not Viterbi runs. When nothing is found, ``sync_score`` is the
+    best score over all orientations and keys.
+    """
+    key_list = resolve_keys(keys)
+    folded = folds(r)
+    if not folded or not key_list:
         return WatermarkResult(**{**NOT_FOUND.as_dict(), "frames_used": frames_used})
-    for trial in candidates[:DECODE_ATTEMPTS]:
-        payload, agreement = decode_payload(trial.soft_bits())
-        if payload is not None and trial.score >= MIN_SYNC_SCORE and agreement >= MIN_AGREEMENT:
-            return WatermarkResult(
-                found=True,
-                payload=payload,
-                confidence=confidence(agreement),
-                bit_accuracy=round(agreement, 4),
-                sync_score=round(trial.score, 2),
-                frames_used=frames_used,
-                period=(round(trial.px, 3), round(trial.py, 3)),
-            )
-    best = candidates[0]
+    best: Trial | None = None
+    for orientation in ORIENTATIONS:
+        for key in key_list:
+            ranked = rank(folded, key.secret, orientation)
+            if best is None or ranked[0].score > best.score:
+                best = ranked[0]
+            for trial in ranked[:DECODE_ATTEMPTS]:
+                if trial.score < MIN_SYNC_SCORE:
+                    break
+                payload, agreement = decode_payload(trial.soft_bits())
+                if payload is not None and agreement >= MIN_AGREEMENT:
+                    return WatermarkResult(
+                        found=True,
+                        payload=payload,
+                        confidence=confidence(agreement),
+                        bit_accuracy=round(agreement, 4),
+                        sync_score=round(trial.score, 2),
+                        frames_used=frames_used,
+                        period=(round(trial.px, 3), round(trial.py, 3)),
+                        orientation=orientation,
+                        key_id=key.id,
+                    )
+    assert best is not None
     return WatermarkResult(
         found=False,
         payload=None,
@@ -300,10 +425,12 @@ def detect_residual(r: np.ndarray, frames_used: int) -> WatermarkResult:
     )
 
 
-def detect_lumas(frames: Iterable[np.ndarray]) -> WatermarkResult:
+def detect_lumas(
+    frames: Iterable[np.ndarray], keys: WatermarkKey | Sequence[WatermarkKey] | None = None
+) -> WatermarkResult:
     total, count = accumulate(frames)
     if total is None or min(total.shape) < 2 * MIN_PERIOD:
         return WatermarkResult(
             **{**NOT_FOUND.as_dict(), "frames_used": count, "error": "too small"}
         )
-    return detect_residual(total, count)
+    return detect_residual(total, count, keys)

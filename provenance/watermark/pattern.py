@@ -12,8 +12,13 @@ Repeating the tile is what makes detection work after crops and rescaling:
 the detector finds the repetition period, folds all tiles onto one, and finds
 the tile's origin with the sync template.
 
-The key stream is SHA-256 in counter mode (not numpy's RNG, whose streams may
-change between numpy versions): a watermark must stay decodable for years.
+Layout, sync template and chip signs all come from the deployment's secret
+watermark key (provenance/keys.py): without it nobody can write a pattern that
+decodes, nor read one (the payload is also in the signed manifest, so reading
+it is not the threat; writing it onto other pictures is). The key stream is
+SHA-256 in counter mode over ``key + "/" + label + counter`` (not numpy's RNG,
+whose streams may change between numpy versions): a watermark must stay
+decodable for years, so this derivation never changes (a test pins it).
 """
 
 from __future__ import annotations
@@ -26,7 +31,6 @@ import numpy as np
 
 from provenance.watermark.ecc import CODED_BITS, encode_payload
 
-KEY = b"doppel/watermark/ss1"
 GRID = 32
 SYNC_CHIPS = 192
 DATA_CHIPS = GRID * GRID - SYNC_CHIPS
@@ -35,17 +39,17 @@ AMPLITUDE = 3.0
 SMOOTHING = 0.35  # Gaussian sigma of the chip edges, in chips
 
 
-def _keystream(label: bytes, nbytes: int) -> bytes:
+def _keystream(key: bytes, label: bytes, nbytes: int) -> bytes:
     out = bytearray()
     counter = 0
     while len(out) < nbytes:
-        out += hashlib.sha256(KEY + b"/" + label + counter.to_bytes(8, "big")).digest()
+        out += hashlib.sha256(key + b"/" + label + counter.to_bytes(8, "big")).digest()
         counter += 1
     return bytes(out[:nbytes])
 
 
-def _permutation(n: int, label: bytes) -> np.ndarray:
-    stream = _keystream(label, 8 * n)
+def _permutation(key: bytes, n: int, label: bytes) -> np.ndarray:
+    stream = _keystream(key, label, 8 * n)
     perm = list(range(n))
     for i in range(n - 1, 0, -1):
         j = int.from_bytes(stream[8 * i : 8 * i + 8], "big") % (i + 1)
@@ -53,13 +57,17 @@ def _permutation(n: int, label: bytes) -> np.ndarray:
     return np.array(perm, dtype=np.int64)
 
 
-@lru_cache(maxsize=1)
-def layout() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+# Caches hold a few keys: a deployment detects with every key it ever had (rotation).
+KEY_CACHE = 16
+
+
+@lru_cache(maxsize=KEY_CACHE)
+def layout(key: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(sync chip indices, data chip indices, code bit of each data chip, keyed sign per chip)."""
-    perm = _permutation(GRID * GRID, b"layout")
+    perm = _permutation(key, GRID * GRID, b"layout")
     sync, data = perm[:SYNC_CHIPS], perm[SYNC_CHIPS:]
     bit_of_chip = np.arange(DATA_CHIPS) % CODED_BITS
-    bits = np.unpackbits(np.frombuffer(_keystream(b"signs", GRID * GRID // 8), dtype=np.uint8))
+    bits = np.unpackbits(np.frombuffer(_keystream(key, b"signs", GRID * GRID // 8), dtype=np.uint8))
     signs = (1.0 - 2.0 * bits).astype(np.float32)
     return sync, data, bit_of_chip, signs
 
@@ -68,9 +76,9 @@ def chip_size(height: int, width: int) -> int:
     return max(2, int(round(min(height, width) / 180)))
 
 
-def chip_grid(payload: int) -> np.ndarray:
-    """GRID×GRID chip values (±1) for ``payload``."""
-    sync, data, bit_of_chip, signs = layout()
+def chip_grid(payload: int, key: bytes) -> np.ndarray:
+    """GRID×GRID chip values (±1) for ``payload`` under ``key``."""
+    sync, data, bit_of_chip, signs = layout(key)
     symbols = 1.0 - 2.0 * encode_payload(payload).astype(np.float32)
     grid = np.empty(GRID * GRID, dtype=np.float32)
     grid[sync] = 1.0
@@ -88,24 +96,26 @@ def smooth_tile(grid: np.ndarray, chip: int) -> np.ndarray:
     return tile / np.sqrt(np.mean(tile * tile))
 
 
-@lru_cache(maxsize=1)
-def sync_template(chip: int) -> np.ndarray:
+@lru_cache(maxsize=KEY_CACHE)
+def sync_template(chip: int, key: bytes) -> np.ndarray:
     """The sync chips alone, as a tile of pixels (zero elsewhere), for alignment."""
-    sync, _, _, signs = layout()
+    sync, _, _, signs = layout(key)
     grid = np.zeros(GRID * GRID, dtype=np.float32)
     grid[sync] = signs[sync]
     return np.kron(grid.reshape(GRID, GRID), np.ones((chip, chip), dtype=np.float32))
 
 
 @lru_cache(maxsize=4)
-def frame_pattern(payload: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+def frame_pattern(
+    payload: int, height: int, width: int, key: bytes
+) -> tuple[np.ndarray, np.ndarray]:
     """The rounded luma delta for one frame size, split into (+, −) uint8 RGB planes.
 
     Split so that embedding is two saturating uint8 operations per frame
     (cv2.add, cv2.subtract), the cheapest thing that clips correctly.
     """
     chip = chip_size(height, width)
-    tile = smooth_tile(chip_grid(payload), chip) * AMPLITUDE
+    tile = smooth_tile(chip_grid(payload, key), chip) * AMPLITUDE
     size = tile.shape[0]
     delta = np.rint(np.tile(tile, (height // size + 1, width // size + 1))[:height, :width])
     plus = np.clip(delta, 0, 255).astype(np.uint8)

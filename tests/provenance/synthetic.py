@@ -19,6 +19,8 @@ import numpy as np
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from provenance.watermark import orient
+
 # Bundled with scikit-image (no network); a mix of faces, scenes, and hard textures.
 SOURCES = (
     "astronaut",
@@ -232,8 +234,23 @@ def to_webm(data: bytes, *, crf: int = 33) -> bytes:
     )
 
 
-def frame_grab(data: bytes, *, index: int = 10, fmt: str = ".jpg", quality: int = 85) -> bytes:
-    frame = decode_video(data, max_frames=index + 1)[-1]
+def reorient(data: bytes, *, orientation: str, crf: int = 23) -> bytes:
+    """Mirror or rotate every frame (``provenance.watermark.ORIENTATIONS``) and re-encode (H.264)."""
+    frames = decode_video(data)
+    turned = np.stack([np.ascontiguousarray(orient(f, orientation)) for f in frames])
+    return encode_video(turned, crf=crf, audio=False)
+
+
+def frame_grab(
+    data: bytes,
+    *,
+    index: int = 10,
+    fmt: str = ".jpg",
+    quality: int = 85,
+    orientation: str = "identity",
+) -> bytes:
+    """One decoded frame as a JPEG/PNG, optionally mirrored or rotated first."""
+    frame = np.ascontiguousarray(orient(decode_video(data, max_frames=index + 1)[-1], orientation))
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if fmt == ".jpg" else []
     ok, encoded = cv2.imencode(fmt, cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params)
     assert ok

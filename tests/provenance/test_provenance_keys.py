@@ -17,7 +17,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
 from config import env
-from provenance import c2pa_io, conf, keys
+from provenance import c2pa_io, conf, keys, verify
+from provenance import watermark as wm
+from tests.provenance import synthetic
 
 
 def test_root_and_signing_certificates_meet_c2pa_requirements(keys_dir):
@@ -233,3 +235,105 @@ def test_provenance_keys_command(keys_dir):
     summary = json.loads(out.getvalue())
     assert summary["signing"][-1]["external_key"] is True
     assert os.path.exists(keys_dir / keys.ROOT_CERT)
+
+
+# --- the watermark key: a secret of the deployment -------------------------------------------
+
+
+def _frames():
+    return synthetic.synthetic_frames("chelsea", height=360, width=480, count=3, seed=2)
+
+
+def test_watermark_key_is_created_on_first_need_encrypted_at_rest_and_private(keys_dir):
+    key = keys.current_watermark_key()
+    assert len(key.secret) == keys.WATERMARK_KEY_BYTES and key.secret not in repr(key).encode()
+    [path] = (keys_dir / keys.WATERMARK_DIR).glob("*.key.json")
+    assert path.name == f"{key.id}.key.json" and key.id.startswith("wm-0001-")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((keys_dir / keys.WATERMARK_DIR).stat().st_mode) == 0o700
+    stored = path.read_bytes()
+    assert key.secret not in stored and key.secret.hex().encode() not in stored
+    document = json.loads(stored)
+    assert document["cipher"] == "AES-256-GCM" and document["kdf"]["name"] == "scrypt"
+    assert keys.watermark_keys() == [key]  # the same key every time
+
+
+def test_watermark_key_with_a_wrong_passphrase_fails_loudly(keys_dir, settings):
+    settings.DOPPEL_SIGNING_KEY_PASSPHRASE = "the first passphrase, long enough"
+    keys.current_watermark_key()
+    settings.DOPPEL_SIGNING_KEY_PASSPHRASE = "another passphrase, long enough"
+    with pytest.raises(ImproperlyConfigured, match="cannot decrypt"):
+        keys.current_watermark_key()
+    with pytest.raises(ImproperlyConfigured, match="cannot decrypt"):
+        wm.detect_frames(_frames())  # never a silent "not found"
+
+
+def test_a_clip_marked_with_key_a_is_not_identified_by_a_deployment_with_key_b(
+    tmp_path, settings
+):
+    settings.DOPPEL_KEYS_DIR = tmp_path / "deployment-a"
+    key_a = keys.current_watermark_key()
+    marked = wm.embed_frames(_frames(), 0xA1A1A1A1A1)
+    found = wm.detect_frames(marked)
+    assert found.found and found.payload == 0xA1A1A1A1A1
+    settings.DOPPEL_KEYS_DIR = tmp_path / "deployment-b"  # another deployment: its own key
+    assert found.key_id == key_a.id and keys.watermark_keys()[-1].secret != key_a.secret
+    result = wm.detect_frames(marked)
+    assert not result.found and result.payload is None
+    lookup = {0xA1A1A1A1A1: {"id": "gen_a", "status": "delivered"}}
+    mp4 = synthetic.encode_video(marked, crf=20, audio=False)
+    report = verify.verify_file(data=mp4, resolve_payload=lookup.get)
+    assert report["watermark"]["found"] is False and report["generation"] is None
+    assert report["evidence"] == "none"
+
+
+def test_watermark_key_rotation_marks_new_clips_with_the_new_key_and_still_finds_old_ones(
+    keys_dir,
+):
+    first = keys.current_watermark_key()
+    old_clip = wm.embed_frames(_frames(), 0x0000000001)
+    rotated = keys.rotate_watermark_key()
+    assert rotated.id != first.id and rotated.secret != first.secret
+    assert rotated.id.startswith("wm-0002-") and keys.current_watermark_key() == rotated
+    assert [k.id for k in keys.watermark_keys()] == [rotated.id, first.id]  # newest first
+    new_clip = wm.frame_filter(0x0000000002)(_frames())  # a render after the rotation
+
+    old = wm.detect_frames(old_clip)
+    new = wm.detect_frames(new_clip)
+    assert old.found and old.payload == 1 and old.key_id == first.id
+    assert new.found and new.payload == 2 and new.key_id == rotated.id
+    # The new key alone does not read old clips: it really is a different key.
+    assert not wm.detect_frames(old_clip, keys=[rotated]).found
+
+
+def _race_watermark(barrier, queue):
+    barrier.wait()
+    queue.put(keys.current_watermark_key().id)
+
+
+def test_concurrent_first_use_creates_one_watermark_key(keys_dir):
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(4)
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_race_watermark, args=(barrier, queue)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    ids = {queue.get(timeout=5) for _ in procs}
+    assert len(ids) == 1
+    assert len(list((keys_dir / keys.WATERMARK_DIR).glob("*.key.json"))) == 1
+    assert not list(keys_dir.rglob("*.tmp"))
+
+
+def test_provenance_keys_command_rotates_the_watermark_key(keys_dir):
+    out = StringIO()
+    call_command("provenance_keys", stdout=out)
+    assert "watermark key wm-0001-" in out.getvalue()
+    out, err = StringIO(), StringIO()
+    call_command("provenance_keys", "--rotate-watermark", stdout=out, stderr=err)
+    summary = json.loads(out.getvalue())
+    assert len(summary["watermark"]["keys"]) == 2
+    assert summary["watermark"]["current"] == summary["watermark"]["keys"][-1]
+    assert summary["watermark"]["current"].startswith("wm-0002-") and "new watermark key" in err.getvalue()
+    assert len(summary["signing"]) == 1  # the signing certificate is not rotated with it

@@ -301,3 +301,120 @@ def test_verify_command_prints_the_same_report(tmp_path, stripped, generations, 
         call_command("verify", str(junk), stdout=StringIO())
     with pytest.raises(CommandError, match="cannot read"):
         call_command("verify", str(tmp_path / "missing.mp4"), stdout=StringIO())
+
+
+# --- proof and trace ----------------------------------------------------------------------------
+
+
+def test_a_trusted_manifest_is_proof_and_a_watermark_alone_is_a_trace(
+    signed_vertical, stripped, small, generations
+):
+    signed = verify.verify_file(data=signed_vertical, resolve_payload=generations)
+    assert signed["evidence"] == "proof"
+    assert signed["c2pa"]["evidence"] == "proof" and signed["c2pa"]["meaning"].startswith("Proof")
+    assert signed["watermark"]["evidence"] == "trace" and signed["watermark"]["orientation"] == "identity"
+    assert "Evidence: proof" in signed["summary"]
+
+    reupload = verify.verify_file(data=stripped, resolve_payload=generations)
+    assert reupload["evidence"] == "trace" and reupload["c2pa"]["evidence"] == "none"
+    assert reupload["watermark"]["evidence"] == "trace"
+    assert reupload["watermark"]["meaning"].startswith("Trace, not proof")
+    assert "gen_0001" in reupload["watermark"]["meaning"]
+    assert "a trace, not proof" in reupload["summary"] and "points to a generation" in reupload["summary"]
+
+    plain = synthetic.encode_video(small.frames, crf=20)
+    unmarked = verify.verify_file(data=plain, resolve_payload=generations)
+    assert unmarked["evidence"] == "none" and unmarked["watermark"]["evidence"] == "none"
+    assert unmarked["summary"].endswith("Evidence: none.")
+
+    unknown = verify.verify_file(data=stripped, resolve_payload=lambda payload: None)
+    assert unknown["watermark"]["found"] and unknown["evidence"] == "none"  # names nothing
+
+
+def test_a_tampered_or_foreign_manifest_is_not_proof(signed_vertical, small, generations):
+    data = bytearray(signed_vertical)
+    mdat = data.find(b"mdat")
+    data[mdat + 1000] ^= 0x80
+    tampered = verify.verify_file(data=bytes(data), resolve_payload=generations)
+    assert tampered["c2pa"]["state"] == "Invalid" and tampered["c2pa"]["ours"] is True
+    assert tampered["c2pa"]["evidence"] == "none" and "Not proof" in tampered["c2pa"]["meaning"]
+    assert tampered["evidence"] == "trace"  # the watermark still points to the generation
+
+    foreign = synthetic.sign_with(
+        synthetic.foreign_signer(),
+        data=small.mp4,
+        mime="video/mp4",
+        manifest={
+            "claim_generator_info": [{"name": "Doppel"}],
+            "assertions": [
+                {
+                    "label": "c2pa.actions",
+                    "data": {
+                        "actions": [
+                            {
+                                "action": "c2pa.created",
+                                "digitalSourceType": c2pa_io.TRAINED_ALGORITHMIC_MEDIA,
+                            }
+                        ]
+                    },
+                },
+                {"label": "c2pa.soft-binding", "data": wm.soft_binding(small.payload)},
+            ],
+        },
+    )
+    report = verify.verify_file(data=foreign, resolve_payload=generations)
+    assert report["c2pa"]["ours"] is False and report["c2pa"]["evidence"] == "none"
+    # Its soft binding names gen_0002, but only our own signature could make that proof.
+    assert report["evidence"] == "trace" and report["generation"]["identified_by"] == "watermark"
+
+
+def test_forged_payload_on_an_unrelated_picture_is_not_identified(signed_vertical, generations):
+    """Read a delivered clip's payload, stamp it on another picture with another key: no generation."""
+    delivered = c2pa_io.read_manifest(data=signed_vertical, mime="video/mp4")
+    payload = wm.payload_from_soft_binding(delivered.soft_binding)  # public in the manifest
+    assert payload is not None and generations(payload)["id"] == "gen_0001"
+    # The forger can read the payload, but not our key: any other key they hold.
+    grab = synthetic.decode_video(signed_vertical, max_frames=6)[-1]
+    unrelated = synthetic.synthetic_frames("coffee", height=grab.shape[0], width=grab.shape[1],
+                                           count=1, seed=9)
+    for forger_key in (
+        wm.WatermarkKey(id="forger", secret=os.urandom(32)),
+        wm.WatermarkKey(id="old-public-constant", secret=b"doppel/watermark/ss1"),
+    ):
+        forged = wm.embed_frames(unrelated, payload, key=forger_key)
+        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(forged[0], cv2.COLOR_RGB2BGR),
+                                [cv2.IMWRITE_JPEG_QUALITY, 95])
+        report = verify.verify_file(data=jpeg.tobytes(), resolve_payload=generations)
+        assert report["watermark"]["found"] is False, forger_key.id
+        assert report["watermark"]["generation"] is None and report["generation"] is None
+        assert report["evidence"] == "none" and report["watermark"]["confidence"] == 0.0
+        # The same forgery is readable under the forger's key: the mark is there, the key is not ours.
+        assert wm.detect_image(data=jpeg.tobytes(), keys=[forger_key]).payload == payload
+    # The genuine frame still is a trace to the generation.
+    ok, genuine = cv2.imencode(".jpg", cv2.cvtColor(grab, cv2.COLOR_RGB2BGR),
+                               [cv2.IMWRITE_JPEG_QUALITY, 95])
+    report = verify.verify_file(data=genuine.tobytes(), resolve_payload=generations)
+    assert report["evidence"] == "trace" and report["watermark"]["generation"] == "gen_0001"
+
+
+def test_a_trusted_manifest_outweighs_a_watermark_that_names_another_generation(
+    small, vertical, generations
+):
+    # small's frames carry gen_0002's mark, but the signed manifest names gen_0001.
+    signed = c2pa_io.sign_video(
+        data=small.mp4, mime="video/mp4", license=LICENSE, watermark={"payload": vertical.payload}
+    )
+    report = verify.verify_file(data=signed, resolve_payload=generations)
+    assert report["evidence"] == "proof" and report["watermark"]["matches_manifest"] is False
+    assert report["generation"]["id"] == "gen_0001"
+    assert report["generation"]["identified_by"] == "manifest"
+    assert report["watermark"]["generation"] == "gen_0002"  # the trace, reported as such
+
+
+@pytest.mark.slow
+def test_a_mirrored_reupload_is_identified_and_the_report_says_so(signed_vertical, generations):
+    mirrored = synthetic.reorient(signed_vertical, orientation="hflip")
+    report = verify.verify_file(data=mirrored, resolve_payload=generations)
+    assert report["watermark"]["generation"] == "gen_0001"
+    assert report["watermark"]["orientation"] == "hflip" and report["evidence"] == "trace"
+    assert "mirrored left-right" in report["summary"]

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from provenance import c2pa_io, media
+from provenance import c2pa_io, keys, media
 from provenance import watermark as wm
 from provenance.watermark import detect, ecc, pattern
 from tests.provenance import synthetic
@@ -51,14 +51,17 @@ def test_viterbi_corrects_noise_and_the_crc_rejects_what_it_cannot():
 
 def test_pattern_is_pinned():
     """The key stream and layout must never change, or old files stop decoding."""
-    grid = pattern.chip_grid(0x0123456789)
+    grid = pattern.chip_grid(0x0123456789, PINNING_KEY)
     assert hashlib.sha256(grid.astype(np.int8).tobytes()).hexdigest()[:16] == PINNED_GRID
-    sync, data, bit_of_chip, signs = pattern.layout()
+    sync, data, bit_of_chip, signs = pattern.layout(PINNING_KEY)
     assert len(sync) == pattern.SYNC_CHIPS and len(set(sync) | set(data)) == pattern.GRID**2
     assert np.bincount(bit_of_chip).min() >= 3
 
 
 PINNED_GRID = "e5da7df8efc5199f"
+# The constant the pattern was keyed with before deployments had a secret key: it pins the
+# derivation (key stream, layout, signs), which must stay the same for every key.
+PINNING_KEY = b"doppel/watermark/ss1"
 
 
 # --- embedding --------------------------------------------------------------------------------
@@ -195,3 +198,93 @@ def test_detection_internals_find_the_period_after_rescaling(vertical):
     best = detect.trials(r)[0]
     assert best.px == pytest.approx(96, abs=0.5) and best.py == pytest.approx(96, abs=0.5)
     assert best.score > detect.MIN_SYNC_SCORE
+
+
+# --- mirrored and rotated copies (the eight flips/rotations of D4) ---------------------------
+
+
+def test_orientations_are_the_eight_flips_and_rotations():
+    image = np.arange(6).reshape(2, 3)
+    shapes = {wm.orient(image, name).tobytes() + bytes(wm.orient(image, name).shape)
+              for name in wm.ORIENTATIONS}
+    assert len(wm.ORIENTATIONS) == 8 and len(shapes) == 8  # all distinct
+    assert wm.ORIENTATIONS[0] == "identity"  # tried first: most copies are not turned
+    assert np.array_equal(wm.orient(image, "rot90"), np.rot90(image))
+    with pytest.raises(ValueError):
+        wm.orient(image, "rot45")
+
+
+@pytest.mark.parametrize("orientation", detect.ORIENTATIONS)
+def test_detects_a_mirrored_or_rotated_copy_of_raw_frames(orientation, vertical):
+    turned = [np.ascontiguousarray(wm.orient(f, orientation)) for f in vertical.marked[:3]]
+    result = wm.detect_frames(turned)
+    assert result.found and result.payload == vertical.payload, (orientation, result)
+    assert result.orientation == orientation and result.confidence > 0.9
+
+
+def test_unmarked_frames_are_not_identified_in_any_orientation():
+    """The false-positive check above, for every flip/rotation of every sample image."""
+    rng = random.Random(8)
+    for name in synthetic.SOURCES:
+        image = synthetic.source_image(name)
+        h, w = image.shape[:2]
+        top, left = rng.randrange(0, h // 4), rng.randrange(0, w // 4)
+        crop = image[top : top + 384, left : left + 384]  # ≤ 384 px: 168 detections stay quick
+        for orientation in wm.ORIENTATIONS:
+            result = wm.detect_frames(np.ascontiguousarray(wm.orient(crop, orientation)))
+            assert not result.found and result.payload is None, (name, orientation, result)
+            assert result.confidence == 0.0 and result.orientation is None
+
+
+ORIENTED = ("hflip", "vflip", "rot90", "rot180", "rot270")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("orientation", ORIENTED)
+def test_survives_mirroring_or_rotation_in_a_reencoded_mp4(orientation, vertical, signed_vertical):
+    out = synthetic.reorient(signed_vertical, orientation=orientation)
+    assert c2pa_io.read_manifest(data=out, mime="video/mp4").state == "NoManifest"
+    result = wm.detect_video(data=out)
+    assert result.found and result.payload == vertical.payload, (orientation, result)
+    assert result.orientation == orientation
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("orientation", ORIENTED)
+def test_survives_mirroring_or_rotation_in_a_jpeg_frame_grab(orientation, vertical, signed_vertical):
+    grab = synthetic.frame_grab(signed_vertical, index=5, orientation=orientation)
+    result = wm.detect_image(data=grab)
+    assert result.found and result.payload == vertical.payload, (orientation, result)
+    assert result.orientation == orientation and result.frames_used == 1
+
+
+# --- the key ------------------------------------------------------------------------------------
+
+
+def test_a_mark_made_with_another_key_is_not_detected(vertical):
+    """Only the deployment's secret key writes a mark it reads: another key's pattern is noise."""
+    other = keys.WatermarkKey(id="wm-elsewhere", secret=bytes(range(32)))
+    forged = wm.embed_frames(vertical.frames[:3], vertical.payload, key=other)
+    assert not np.array_equal(forged, vertical.marked[:3])
+    assert not wm.detect_frames(forged).found  # this deployment's keys
+    assert wm.detect_frames(forged, keys=[other]).payload == vertical.payload  # the forger's own
+    assert not wm.detect_frames(vertical.marked[:3], keys=[other]).found
+    mine = wm.detect_frames(vertical.marked[:3])
+    assert mine.found and mine.key_id == keys.current_watermark_key().id
+
+
+def test_the_pattern_depends_on_the_key():
+    a = pattern.chip_grid(0x0123456789, b"\x01" * 32)
+    b = pattern.chip_grid(0x0123456789, b"\x02" * 32)
+    assert 0.35 < np.mean(a != b) < 0.65  # unrelated, not a shifted or inverted copy
+    assert not np.array_equal(pattern.layout(b"\x01" * 32)[0], pattern.layout(b"\x02" * 32)[0])
+
+
+def test_the_frame_filter_fixes_its_key_when_the_render_starts(keys_dir):
+    frames = synthetic.synthetic_frames("coffee", height=360, width=480, count=2, seed=1)
+    apply = wm.frame_filter(0x1234567890)
+    before = keys.current_watermark_key()
+    keys.rotate_watermark_key()  # mid-render: this clip stays on one key
+    marked = apply(frames.copy())
+    result = wm.detect_frames(marked)
+    assert result.found and result.key_id == before.id
