@@ -288,3 +288,22 @@ def test_the_frame_filter_fixes_its_key_when_the_render_starts(keys_dir):
     marked = apply(frames.copy())
     result = wm.detect_frames(marked)
     assert result.found and result.key_id == before.id
+
+
+@pytest.mark.parametrize("shape,period", [((1080, 1920), (24.0, 24.3)), ((1280, 720), (37.7, 41.2)),
+                                          ((300, 500), (419.0, 300.5)), ((128, 128), (128.0, 128.0))])
+def test_the_chunked_fold_equals_one_full_resize(shape, period):
+    """``fold`` stretches in two separable passes and column chunks to bound its memory;
+    it must give what one full bilinear resize, padded and summed, gives."""
+    rng = np.random.default_rng(7)
+    r = rng.standard_normal(shape).astype(np.float32)
+    px, py = period
+    t = detect.REFERENCE_TILE
+    size = (max(t, int(round(shape[1] * t / px))), max(t, int(round(shape[0] * t / py))))
+    scaled = cv2.resize(r, size, interpolation=cv2.INTER_LINEAR)
+    padded = cv2.copyMakeBorder(scaled, 0, -scaled.shape[0] % t, 0, -scaled.shape[1] % t,
+                                cv2.BORDER_CONSTANT, value=0)
+    expected = padded.reshape(padded.shape[0] // t, t, padded.shape[1] // t, t).sum(axis=(0, 2))
+    got = detect.fold(r, px, py)
+    assert got.shape == (t, t)
+    assert np.abs(got - expected).max() <= 1e-5 * max(1.0, float(np.abs(expected).max()))
