@@ -10,3 +10,8 @@ urlpatterns = [
     path("api/v1/", include("ledger.urls")),
     path("api/v1/", include("gateway.urls")),
 ]
+
+# Errors Django answers itself (no view matched, a crash outside a view) are JSON
+# in the API's error shape under /api/.
+handler404 = "common.api.exceptions.api_not_found"
+handler500 = "common.api.exceptions.api_server_error"

@@ -11,10 +11,12 @@ import logging
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from common import errors
 
@@ -106,4 +108,29 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(error_body("not_acceptable", str(exc.detail)), status=406)
     if isinstance(exc, exceptions.APIException):
         return Response(error_body(getattr(exc, "default_code", "error"), str(exc.detail)), status=exc.status_code)
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        return response
+    # A bug: log it with its traceback and still answer in the API's shape (never an HTML page).
+    view = context.get("view")
+    log.error("unhandled %s in %s", type(exc).__name__, type(view).__name__ if view else "a view", exc_info=exc)
+    set_rollback()
+    return Response(error_body(*INTERNAL_ERROR), status=500)
+
+
+INTERNAL_ERROR = ("internal_error", "Something went wrong on our side; it has been logged. Please retry later.")
+
+
+def api_not_found(request, exception=None):
+    """``handler404``: JSON in the API's shape under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def api_server_error(request):
+    """``handler500``: an error outside DRF's handler (middleware, URL resolution) under
+    /api/ is still JSON in the API's shape."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body(*INTERNAL_ERROR), status=500)
+    return defaults.server_error(request)
