@@ -120,7 +120,7 @@ def validate_legs(legs: Sequence[Leg], accounts: dict[str, Account | AccountRef]
     if len(legs) > 1000:
         raise InvalidPosting("Too many postings.", fields={"postings": ["At most 1000 postings."]})
     net: dict[str, int] = defaultdict(int)
-    gross: dict[str, int] = defaultdict(int)
+    debits: dict[str, int] = defaultdict(int)  # a balanced transaction's total per currency
     for i, leg in enumerate(legs):
         account = accounts.get(leg.account_id)
         if account is None:
@@ -140,15 +140,16 @@ def validate_legs(legs: Sequence[Leg], accounts: dict[str, Account | AccountRef]
                 fields={f"postings[{i}].currency": [f"The account's currency is {account.currency}."]},
             )
         net[leg.currency] += leg.amount if leg.side == Side.DEBIT else -leg.amount
-        gross[leg.currency] += leg.amount
+        if leg.side == Side.DEBIT:
+            debits[leg.currency] += leg.amount
     unbalanced = sorted(c for c, v in net.items() if v)
     if unbalanced:
         raise UnbalancedTransaction(
             f"Debits and credits differ in {', '.join(unbalanced)}.",
             fields={"postings": [f"Debits must equal credits in {c}." for c in unbalanced]},
         )
-    if any(v > MAX_AMOUNT for v in gross.values()):
-        raise amount_limit_exceeded("postings", "The transaction's total")
+    if any(v > MAX_AMOUNT for v in debits.values()):
+        raise amount_limit_exceeded("postings", "The transaction's total (its debits, equal to its credits)")
 
 
 def amount_limit_exceeded(field: str, what: str) -> AmountLimitExceeded:
