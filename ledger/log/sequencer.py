@@ -48,8 +48,12 @@ log = logging.getLogger(__name__)
 
 __all__ = ["checkpoint_write", "log_sequence", "log_sequence_soon", "tree_head_sign"]
 
-# Stale checkpoints rebuilt per run (each sums its account's postings once).
+# Stale checkpoints rebuilt per run (each sums its account's postings once), and how
+# long this process leaves one alone after its rebuild failed: a fault that persists
+# must not cost a full scan on every nudge.
 REPAIRS_PER_RUN = 20
+REPAIR_BACKOFF_S = 300.0
+_repair_failed_at: dict[str, float] = {}
 REASON_LENGTH = LogPending._meta.get_field("quarantine_reason").max_length
 
 Totals = tuple[int, int]  # (debits, credits)
@@ -231,15 +235,20 @@ def _checkpoints_repair(*, log_size: int, now: datetime, limit: int = REPAIRS_PE
     """Rebuild stale checkpoints from their accounts' sequenced postings (under the
     log-state lock, so nothing is sequenced meanwhile). Returns how many were rebuilt;
     one that fails again stays stale."""
-    stale = list(BalanceCheckpoint.objects.filter(stale_since__isnull=False).order_by("stale_since")
-                 .values_list("account_id", flat=True)[:limit])
+    candidates = (BalanceCheckpoint.objects.filter(stale_since__isnull=False).order_by("stale_since")
+                  .values_list("account_id", flat=True)[:limit * 10])
+    clock = time.monotonic()
+    stale = [a for a in candidates if clock - _repair_failed_at.get(a, -REPAIR_BACKOFF_S) >= REPAIR_BACKOFF_S][:limit]
     if not stale:
         return 0
     totals = sequenced_totals(account_ids=stale)
     failed = _checkpoints_write_isolated({a: totals.get(a, (0, 0)) for a in stale}, log_size=log_size, now=now)
     if failed:
         _checkpoints_mark_stale(failed, now=now)
+        _repair_failed_at.update(dict.fromkeys(failed, clock))
     rebuilt = [a for a in stale if a not in failed]
+    for account_id in rebuilt:
+        _repair_failed_at.pop(account_id, None)
     if rebuilt:
         log.warning("ledger: rebuilt %d stale balance checkpoint(s): %s", len(rebuilt), ", ".join(rebuilt))
     return len(rebuilt)

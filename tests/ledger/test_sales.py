@@ -7,12 +7,10 @@ overlapping a standing one is refused (409 ``sale_already_reported``), race-safe
 and reports follow the contract's state.
 """
 
-import threading
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import yaml
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -20,6 +18,7 @@ from ledger import services
 from ledger.models import LogPending, SaleReport, Transaction
 from rights.models import Contract, ContractStatus
 from tests.ledger.factories import make_world
+from tests.ledger.test_concurrency import race
 
 SALES = "/api/v1/sales"
 
@@ -137,28 +136,6 @@ def test_the_openapi_description_of_sales_states_the_rules(db):
 
 
 # --- races ---------------------------------------------------------------------------------------
-
-
-def race(n, fn):
-    barrier = threading.Barrier(n)
-    results = [None] * n
-
-    def target(i):
-        try:
-            barrier.wait(timeout=30)
-            results[i] = ("ok", fn(i))
-        except Exception as exc:  # collected and asserted on below
-            results[i] = ("error", exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert all(r is not None for r in results), "a thread did not finish"
-    return results
 
 
 @pytest.mark.django_db(transaction=True)

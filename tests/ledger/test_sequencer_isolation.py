@@ -176,3 +176,32 @@ def test_a_transaction_whose_leaf_cannot_be_built_is_quarantined_not_blocking(wo
     assert response.status_code == 409 and response.json()["error"]["code"] == "log_quarantined"
     assert selectors.log_quarantined(transaction_id=bad[0])
     assert Posting.objects.filter(transaction_id__in=bad).count() == 4
+
+
+def test_a_checkpoint_that_keeps_failing_is_retried_with_backoff_not_on_every_run(world, post, monkeypatch):
+    """Each rebuild sums the account's postings: a fault that persists must not cost that on every nudge."""
+    bad = receivable_of(world.brand)
+    real_write = sequencer.checkpoint_write
+    attempts = []
+
+    def failing_for_one(totals, **kwargs):
+        if bad.id in totals:
+            attempts.append(dict(totals))
+            raise RuntimeError("forced, and it stays broken")
+        return real_write(totals, **kwargs)
+
+    monkeypatch.setattr(sequencer, "checkpoint_write", failing_for_one)
+    post(world.contract)
+    services.log_sequence()  # marked stale (all at once, then alone: 2 attempts)
+    services.log_sequence()  # the rebuild fails (2 attempts): backed off
+    assert len(attempts) == 4
+    theirs = post(world.other_contract)
+    services.log_sequence()
+    services.log_sequence()
+    assert len(attempts) == 4, "no rebuild within the backoff"
+    proven(world, "other_brand", theirs)
+    monkeypatch.setattr(sequencer, "REPAIR_BACKOFF_S", 0.0)
+    monkeypatch.setattr(sequencer, "checkpoint_write", real_write)
+    services.log_sequence()
+    assert BalanceCheckpoint.objects.get(account=bad).stale_since is None
+    assert served_balance(world, "brand") == python_scan(bad.id)
