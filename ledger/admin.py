@@ -14,6 +14,7 @@ from ledger.models import (
     LogState,
     PlatformFee,
     Posting,
+    SaleReport,
     Transaction,
     TreeHead,
 )
@@ -73,9 +74,11 @@ class PostingAdmin(ReadOnlyAdmin):
 
 @admin.register(LogPending)
 class LogPendingAdmin(ReadOnlyAdmin):
-    """Transactions committed but not yet sequenced into the Merkle log."""
+    """Transactions committed but not yet sequenced into the Merkle log; a quarantined
+    one could not be (its leaf cannot be built) and waits for an operator."""
 
-    list_display = ("seq", "transaction")
+    list_display = ("seq", "transaction", "quarantined_at", "quarantine_reason")
+    list_filter = (("quarantined_at", admin.EmptyFieldListFilter),)
 
 
 @admin.register(LogLeaf)
@@ -96,5 +99,12 @@ class LogStateAdmin(ReadOnlyAdmin):
 
 @admin.register(BalanceCheckpoint)
 class BalanceCheckpointAdmin(ReadOnlyAdmin):
-    list_display = ("account", "debits", "credits", "log_size", "updated_at")
+    list_display = ("account", "debits", "credits", "log_size", "updated_at", "stale_since", "stale_reason")
+    list_filter = (("stale_since", admin.EmptyFieldListFilter),)
     search_fields = ("account__id", "account__party__name")
+
+
+@admin.register(SaleReport)
+class SaleReportAdmin(ReadOnlyAdmin):
+    list_display = ("contract", "period_start", "period_end", "transaction", "created_at")
+    search_fields = ("contract__id", "transaction__id")

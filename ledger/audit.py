@@ -21,9 +21,13 @@ What it checks, trusting nothing the server says without proof:
 4. The caller's balances equal the sum of its visible postings (skipped, and
    said so, when the ledger moved while the audit ran).
 
-Transactions too recent to be in the signed tree are retried against a newer
-checkpoint once; older than ``--max-pending-age`` seconds and still missing is
-a failure. Exit status: 0 all verified, 1 a check failed, 2 could not run.
+Transactions too recent to be in the signed tree (409 ``not_yet_logged``) are
+retried once against a newer checkpoint, after the ``retry_after`` the server
+asked for (at most 10 s): the server's worker sequences them meanwhile. Older
+than ``--max-pending-age`` seconds and still missing is a failure, and so is one
+the server says it held out of the log (409 ``log_quarantined``). A log with no
+signed head yet (a fresh server whose worker has not run) is waited for the
+same way, then "could not run". Exit status: 0 all verified, 1 a check failed, 2 could not run.
 The state file is only updated after a fully successful audit.
 
 Standard library + ``cryptography`` + ledger.log.merkle/leaf/checkpoint (pure
@@ -59,6 +63,8 @@ from ledger.log.leaf import LeafError, leaf_hash_of_text, leaf_text_from_listing
 API = "/api/v1"
 PAGE_SIZE = 200
 MAX_PAGES = 100_000
+MAX_RETRY_WAIT_S = 10.0
+HEAD_ATTEMPTS = 4
 
 
 class AuditError(Exception):
@@ -70,6 +76,7 @@ class Report:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     verified: int = 0
+    retry_after: float = 0.0  # the longest wait the server asked for, for the pending ones
 
     def fail(self, message: str) -> None:
         self.problems.append(message)
@@ -132,9 +139,34 @@ class SignedHead:
         return self.checkpoint.root
 
 
+def _error_code(body: Any) -> str | None:
+    error = body.get("error") if isinstance(body, dict) else None
+    return error.get("code") if isinstance(error, dict) else None
+
+
+def _retry_after(body: Any) -> float:
+    try:
+        return min(max(float(body["error"]["retry_after"]), 0.0), MAX_RETRY_WAIT_S)
+    except (KeyError, TypeError, ValueError):
+        return 1.0
+
+
+def _get_head(client: Client) -> dict[str, Any]:
+    """The latest tree head; a log with none signed yet is waited for a little."""
+    for attempt in range(HEAD_ATTEMPTS):
+        status, body = client.get(f"{API}/ledger/tree-head")
+        if status == 200:
+            return body
+        if status != 409 or _error_code(body) != "not_yet_logged" or attempt == HEAD_ATTEMPTS - 1:
+            break
+        time.sleep(_retry_after(body))
+    message = body.get("error", {}).get("message") if isinstance(body, dict) else None
+    raise AuditError(f"GET {API}/ledger/tree-head answered {status}: {message or body}")
+
+
 def _fetch_head(client: Client, verifier: Verifier, report: Report, head: dict[str, Any] | None = None
                 ) -> SignedHead | None:
-    head = head if head is not None else client.get_ok(f"{API}/ledger/tree-head")
+    head = head if head is not None else _get_head(client)
     try:
         checkpoint = open_checkpoint(head["checkpoint"], verifier)
     except (NoteError, KeyError, TypeError) as exc:
@@ -260,8 +292,12 @@ def _check_inclusion(client: Client, txn: dict[str, Any], checkpoint: SignedHead
         report.fail(f"transaction {tid}: cannot rebuild its leaf from the listing ({exc})")
         return "failed"
     status, proof = client.get(f"{API}/ledger/proofs/inclusion", {"transaction": tid, "tree_size": checkpoint.size})
-    if status == 409 and isinstance(proof, dict) and proof.get("error", {}).get("code") == "not_yet_logged":
+    if status == 409 and _error_code(proof) == "not_yet_logged":
+        report.retry_after = max(report.retry_after, _retry_after(proof))
         return "pending"
+    if status == 409 and _error_code(proof) == "log_quarantined":
+        report.fail(f"transaction {tid}: committed but held out of the log by the server (quarantined)")
+        return "failed"
     if status != 200:
         report.fail(f"transaction {tid}: no inclusion proof (HTTP {status})")
         return "failed"
@@ -311,10 +347,18 @@ def _check_balances(client: Client, before: dict[str, Any], transactions: list[d
             sums[p["account"]][p["side"] == "credit"] += p["amount"]
     for row in after.get("balances", []):
         debits, credits = sums.get(row["account"], [0, 0])
-        if (row["debits"], row["credits"]) != (debits, credits):
+        if (_exact(row, "debits"), _exact(row, "credits")) != (debits, credits):
             report.fail(f"balance of {row['account']} ({row['purpose']} {row['currency']}): server says "
                         f"debits {row['debits']}, credits {row['credits']}; the visible postings sum to "
                         f"{debits}, {credits}")
+
+
+def _exact(row: dict[str, Any], name: str) -> int | None:
+    """A money figure: its exact decimal-string twin where served (any size), else the number."""
+    try:
+        return int(row[f"{name}_exact"]) if f"{name}_exact" in row else row[name]
+    except (TypeError, ValueError):
+        return None
 
 
 # --- the audit ----------------------------------------------------------------------------
@@ -348,7 +392,7 @@ def audit(*, url: str, key: str, state_path: str | None = None, verifier_key: st
     client = Client(url, key)
     state = _load_state(state_path)
 
-    head = client.get_ok(f"{API}/ledger/tree-head")
+    head = _get_head(client)
     pinned = verifier_key or state.get("verifier_key")
     if pinned is None:
         pinned = head.get("verifier_key")
@@ -386,7 +430,8 @@ def audit(*, url: str, key: str, state_path: str | None = None, verifier_key: st
             report.verified += 1
         elif outcome == "pending":
             pending.append(txn)
-    if pending:  # logged since the head was read: prove them under a newer, consistent head
+    if pending:  # the server's worker logs them shortly: prove them under a newer, consistent head
+        time.sleep(report.retry_after)
         newer = _fetch_head(client, verifier, report)
         if newer is not None and _check_consistency(client, checkpoint, newer, report):
             checkpoint = newer

@@ -30,7 +30,15 @@ class UnknownAccount(InvalidPosting):
 
 
 class InvalidAmount(InvalidPosting):
-    """An amount is not an integer of minor units within the documented bound."""
+    """An amount is not a non-negative integer of minor units."""
+
+
+class AmountLimitExceeded(InvalidAmount):
+    """An amount, or a transaction's total, would pass ``MAX_AMOUNT`` (2^53 − 1 minor
+    units; docs/ledger.md "Bounds"). 422 ``amount_limit_exceeded``, with ``limit``."""
+
+    code = "amount_limit_exceeded"
+    http_status = 422
 
 
 class LedgerIdempotencyConflict(LedgerError, IdempotencyConflict):
@@ -59,12 +67,33 @@ class AlreadyReversed(LedgerError, InvalidState):
     """The transaction is reversed already (or is itself a reversal)."""
 
 
+class SaleAlreadyReported(LedgerError, InvalidState):
+    """Sales of some day of the period were already reported under this contract
+    (``transaction``, ``period_start``, ``period_end`` of the standing report)."""
+
+    code = "sale_already_reported"
+
+
+class LogQuarantined(LedgerError, InvalidState):
+    """The transaction is committed but the sequencer could not build its leaf; it is
+    held out of the log for an operator (docs/ledger.md "Fault isolation")."""
+
+    code = "log_quarantined"
+
+
+class NotYetLogged(LedgerError, InvalidState):
+    """Not in the signed log yet (the worker sequences it shortly): ``retry_after`` seconds."""
+
+    code = "not_yet_logged"
+
+
 class CountersInconsistent(LedgerError, InvalidState):
     """A quota counter would go negative: the contract's counters disagree with its holds."""
 
 
 __all__ = [
-    "AlreadyReversed", "CountersInconsistent", "CurrencyMismatch", "HoldNotFound", "HoldNotOpen",
-    "InvalidAmount", "InvalidPosting", "LedgerError", "LedgerIdempotencyConflict", "QuotaExceeded",
-    "TransactionNotFound", "UnbalancedTransaction", "UnknownAccount",
+    "AlreadyReversed", "AmountLimitExceeded", "CountersInconsistent", "CurrencyMismatch", "HoldNotFound",
+    "HoldNotOpen", "InvalidAmount", "InvalidPosting", "LedgerError", "LedgerIdempotencyConflict", "LogQuarantined",
+    "NotYetLogged", "QuotaExceeded", "SaleAlreadyReported", "TransactionNotFound", "UnbalancedTransaction",
+    "UnknownAccount",
 ]

@@ -18,6 +18,9 @@ docs/ledger.md "Invariants"):
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -39,9 +42,48 @@ def new_hold_id() -> str:
     return new_id("hld")
 
 
-# Amounts stay below 2^53 so that every JSON consumer reads them exactly.
+# The bounds of money (docs/ledger.md "Bounds"). One posting, and one transaction's
+# total per currency, is at most MAX_AMOUNT minor units: every JSON reader holds it
+# exactly. An account has fewer than 2^63 postings (the id space of Posting.id on
+# both databases), so its running debit or credit total is below 2^63 × 2^53 = 2^116
+# < 10^38 = TOTAL_LIMIT, which ``ExactTotalField`` stores exactly: no sequence of
+# accepted writes can overflow a total.
 MAX_AMOUNT = 2**53 - 1
+TOTAL_DIGITS = 38
+TOTAL_LIMIT = 10**TOTAL_DIGITS
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
+
+
+class ExactTotalField(models.Field):
+    """A non-negative integer below ``TOTAL_LIMIT`` (38 decimal digits), exact on both
+    databases, as a Python ``int``.
+
+    PostgreSQL: ``NUMERIC(38, 0)``, which refuses a larger value. SQLite: ``TEXT``
+    holding the decimal digits — its INTEGER is 64-bit (a larger Python int cannot
+    even be bound: ``OverflowError``), and its NUMERIC affinity turns a larger
+    integer into a lossy REAL. Running totals only: never compared or summed in SQL
+    (on SQLite the comparison would be textual)."""
+
+    description = "An exact integer of up to 38 decimal digits"
+
+    def db_type(self, connection) -> str:
+        return f"numeric({TOTAL_DIGITS}, 0)" if connection.vendor == "postgresql" else "text"
+
+    def from_db_value(self, value: Any, expression, connection) -> int | None:
+        return None if value is None else int(value)
+
+    def to_python(self, value: Any) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        if isinstance(value, Decimal) and value != value.to_integral_value():
+            raise ValueError(f"{value} is not an integer")
+        return int(value)
+
+    def get_db_prep_value(self, value: Any, connection, prepared: bool = False) -> Any:
+        value = self.to_python(value)
+        if value is None:
+            return None
+        return value if connection.vendor == "postgresql" else str(value)
 
 
 class AccountPurpose(models.TextChoices):
@@ -271,13 +313,21 @@ class PlatformFee(models.Model):
 
 class LogPending(models.Model):
     """Committed transactions not yet in the log (filled by a trigger, drained by
-    the sequencer). Small: it only holds the backlog of the last few seconds."""
+    the sequencer). Small: it only holds the backlog of the last few seconds.
+
+    A transaction whose leaf cannot be built (data that bypassed the services, a
+    bug) is *quarantined* instead of stopping the log for everyone: it stays here,
+    so balances still count it, with ``quarantined_at`` and the reason, and the
+    sequencer passes over it (docs/ledger.md "Fault isolation")."""
 
     seq = models.BigAutoField(primary_key=True)
     transaction = models.OneToOneField(Transaction, on_delete=models.PROTECT, related_name="log_pending")
+    quarantined_at = models.DateTimeField(null=True, blank=True)
+    quarantine_reason = models.CharField(max_length=300, blank=True, default="", db_default="")
 
     def __str__(self) -> str:
-        return f"pending #{self.seq}: {self.transaction_id}"
+        state = f" (quarantined: {self.quarantine_reason})" if self.quarantined_at else ""
+        return f"pending #{self.seq}: {self.transaction_id}{state}"
 
 
 class LogLeaf(models.Model):
@@ -348,13 +398,58 @@ class BalanceCheckpoint(models.Model):
     """Running debit and credit totals of an account over every *sequenced*
     transaction, maintained by the sequencer in the same database transaction
     that appends the leaves. A balance is this plus the postings of transactions
-    still in ``LogPending`` (see ``selectors.balances_for_party``)."""
+    still in ``LogPending`` (see ``selectors.account_totals``).
+
+    Totals are exact integers below ``TOTAL_LIMIT`` (``ExactTotalField``). When the
+    sequencer cannot write an account's checkpoint, it marks it *stale*
+    (``stale_since``, ``stale_reason``) and goes on with the log; the account's
+    balance is then summed from its postings until the sequencer rebuilds it."""
 
     account = models.OneToOneField(Account, primary_key=True, on_delete=models.PROTECT, related_name="checkpoint")
-    debits = models.BigIntegerField(default=0)
-    credits = models.BigIntegerField(default=0)
+    debits = ExactTotalField(default=0)
+    credits = ExactTotalField(default=0)
     log_size = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
+    stale_since = models.DateTimeField(null=True, blank=True)
+    stale_reason = models.CharField(max_length=300, blank=True, default="", db_default="")
+
+    class Meta:
+        indexes = [
+            # The few stale checkpoints the sequencer rebuilds; fresh ones are not in it.
+            models.Index(fields=["stale_since"], condition=Q(stale_since__isnull=False),
+                         name="ledger_checkpoint_stale_idx"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.account_id}: debits {self.debits}, credits {self.credits}"
+        stale = " (stale)" if self.stale_since else ""
+        return f"{self.account_id}: debits {self.debits}, credits {self.credits}{stale}"
+
+
+class SaleReport(models.Model):
+    """A brand's report of gross sales under a contract for a period of days
+    (``period_start`` … ``period_end``, both included), and the revenue-share
+    transaction it booked.
+
+    One report per day of a contract: a report overlapping a standing one is
+    refused (``SaleAlreadyReported``), checked under a lock on the contract row by
+    ``revenue_share_book``; a report whose transaction was reversed no longer
+    stands, which frees its days (docs/ledger.md "Sales")."""
+
+    id = models.BigAutoField(primary_key=True)
+    # Indexed by ledger_sale_contract_idx (contract, period_start).
+    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="sale_reports", db_index=False)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    transaction = models.OneToOneField(Transaction, on_delete=models.PROTECT, related_name="sale_report")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["contract", "period_start", "id"]
+        indexes = [models.Index(fields=["contract", "period_start"], name="ledger_sale_contract_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(period_end__gte=models.F("period_start")),
+                                   name="ledger_sale_period_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"sales {self.contract_id} {self.period_start}..{self.period_end}: {self.transaction_id}"

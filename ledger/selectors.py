@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any, TypedDict
 
 from django.db import connection
-from django.db.models import Case, IntegerField, Prefetch, QuerySet, Sum, When
+from django.db.models import Prefetch, QuerySet
 
 from common.timefmt import iso
 from ledger.log import merkle
@@ -20,6 +20,7 @@ from ledger.models import (
     Hold,
     LogLeaf,
     LogNode,
+    LogPending,
     LogState,
     Posting,
     Side,
@@ -57,33 +58,97 @@ def transaction_visible(*, viewer: Party, transaction_id: str) -> Transaction | 
 
 # --- balances ---------------------------------------------------------------------------
 
+# Sums of amounts in SQL are split into 32-bit halves, each summed on its own: a
+# plain SUM over more than 1,024 postings near the 2^53 bound passes 2^63, which
+# SQLite answers with "integer overflow" (PostgreSQL widens to NUMERIC; one SQL for
+# both). A half is below 2^32, so its sum cannot overflow before 2^31 rows. ("%%"
+# is the modulo, escaped for the driver's parameter style.)
+_HALF = 2**32
+_HALVES = ("CASE WHEN p.side = 'debit' THEN p.amount / 4294967296 ELSE 0 END",
+           "CASE WHEN p.side = 'debit' THEN p.amount %% 4294967296 ELSE 0 END",
+           "CASE WHEN p.side = 'credit' THEN p.amount / 4294967296 ELSE 0 END",
+           "CASE WHEN p.side = 'credit' THEN p.amount %% 4294967296 ELSE 0 END")
+_HALF_COLUMNS = ", ".join(_HALVES)  # debit high, debit low, credit high, credit low
+_HALF_SUMS = ", ".join(f"SUM({half})" for half in _HALVES)
+
 # One statement, so one snapshot: the sequencer moves a transaction from
 # ledger_logpending into the checkpoint totals atomically, and a single
-# statement sees it on exactly one side.
-_BALANCE_SQL = """
-SELECT account_id, SUM(debits), SUM(credits) FROM (
-    SELECT account_id, debits, credits FROM ledger_balancecheckpoint WHERE account_id IN ({ids})
+# statement sees it on exactly one side. The checkpoint's totals (NUMERIC or
+# TEXT, see ExactTotalField) are passed through, never summed in SQL.
+_BALANCE_SQL = f"""
+SELECT account_id, MAX(ck_debits), MAX(ck_credits), MAX(stale), SUM(dh), SUM(dl), SUM(ch), SUM(cl) FROM (
+    SELECT account_id, debits AS ck_debits, credits AS ck_credits,
+           CASE WHEN stale_since IS NULL THEN 0 ELSE 1 END AS stale, 0 AS dh, 0 AS dl, 0 AS ch, 0 AS cl
+    FROM ledger_balancecheckpoint WHERE account_id IN ({{ids}})
     UNION ALL
-    SELECT p.account_id,
-           CASE WHEN p.side = 'debit' THEN p.amount ELSE 0 END,
-           CASE WHEN p.side = 'credit' THEN p.amount ELSE 0 END
+    SELECT p.account_id, NULL, NULL, 0, {_HALF_COLUMNS}
     FROM ledger_logpending q JOIN ledger_posting p ON p.transaction_id = q.transaction_id
-    WHERE p.account_id IN ({ids})
+    WHERE p.account_id IN ({{ids}})
 ) AS parts GROUP BY account_id
 """
 
+# An account's postings, all of them or (``sequenced``) those of transactions out of
+# the queue: what a stale checkpoint is replaced by, and rebuilt from.
+_POSTING_SUMS_SQL = f"""
+SELECT p.account_id, {_HALF_SUMS} FROM ledger_posting p
+WHERE p.account_id IN ({{ids}}){{where}} GROUP BY p.account_id
+"""
+_SEQUENCED = " AND NOT EXISTS (SELECT 1 FROM ledger_logpending q WHERE q.transaction_id = p.transaction_id)"
+
+
+def _joined(high: Any, low: Any) -> int:
+    return (int(high or 0) * _HALF) + int(low or 0)
+
+
+def _posting_sums(account_ids: list[str], *, sequenced: bool = False, before: datetime | None = None
+                  ) -> dict[str, tuple[int, int]]:
+    """Exact (debits, credits) of the accounts' postings: all, only those of sequenced
+    transactions, or only those before ``before`` (one range scan on (account,
+    created_at) each). Overflow-safe (``_HALVES``)."""
+    if not account_ids:
+        return {}
+    where, params = "", list(account_ids)
+    if sequenced:
+        where += _SEQUENCED
+    if before is not None:
+        where += " AND p.created_at < %s"
+        params.append(connection.ops.adapt_datetimefield_value(before))
+    sql = _POSTING_SUMS_SQL.format(ids=", ".join(["%s"] * len(account_ids)), where=where)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0]: (_joined(row[1], row[2]), _joined(row[3], row[4])) for row in cursor.fetchall()}
+
 
 def account_totals(*, account_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
-    """(debits, credits) per account: checkpoint totals plus not-yet-sequenced postings.
+    """Exact (debits, credits) per account: checkpoint totals plus not-yet-sequenced
+    postings, as Python ints of any size.
 
-    Cost is O(accounts + pending backlog), independent of the number of postings."""
+    Cost is O(accounts + pending backlog), independent of the number of postings.
+    An account whose checkpoint is stale (the sequencer could not write it) is
+    summed from all its postings instead: O(its postings), exact, until rebuilt."""
     ids = list(account_ids)
     if not ids:
         return {}
     placeholders = ", ".join(["%s"] * len(ids))
     with connection.cursor() as cursor:
         cursor.execute(_BALANCE_SQL.format(ids=placeholders), ids + ids)
-        return {row[0]: (int(row[1] or 0), int(row[2] or 0)) for row in cursor.fetchall()}
+        rows = cursor.fetchall()
+    totals, stale = {}, []
+    for account_id, ck_debits, ck_credits, is_stale, dh, dl, ch, cl in rows:
+        if is_stale:
+            stale.append(account_id)
+            continue
+        totals[account_id] = (int(ck_debits or 0) + _joined(dh, dl), int(ck_credits or 0) + _joined(ch, cl))
+    if stale:
+        totals.update(_posting_sums(stale))
+    return totals
+
+
+def sequenced_totals(*, account_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """Exact (debits, credits) per account over the transactions already out of the
+    log queue: what its checkpoint holds. The sequencer rebuilds a stale checkpoint
+    with it, under its lock. O(the accounts' postings)."""
+    return _posting_sums(list(account_ids), sequenced=True)
 
 
 def signed_balance(purpose: str, debits: int, credits: int) -> int:
@@ -140,6 +205,11 @@ def leaf_text_of(transaction_id: str) -> str:
 def log_leaf_index(*, transaction_id: str) -> int | None:
     """The transaction's leaf index, or None while it waits for the sequencer."""
     return LogLeaf.objects.filter(transaction_id=transaction_id).values_list("index", flat=True).first()
+
+
+def log_quarantined(*, transaction_id: str) -> bool:
+    """Whether the sequencer held the transaction out of the log (its leaf could not be built)."""
+    return LogPending.objects.filter(transaction_id=transaction_id, quarantined_at__isnull=False).exists()
 
 
 def tree_head_latest() -> TreeHead | None:
@@ -290,15 +360,8 @@ def performer_statement(*, performer: Party, month: date, line_limit: int = STAT
     start, end = month_bounds(month)
     accounts = {a.id: a for a in Account.objects.filter(party=performer, purpose=AccountPurpose.PAYABLE)}
     opening: dict[str, int] = defaultdict(int)
-    for row in (
-        Posting.objects.filter(account_id__in=list(accounts), created_at__lt=start)
-        .values("account_id")
-        .annotate(
-            credits=Sum(Case(When(side=Side.CREDIT, then="amount"), default=0, output_field=IntegerField())),
-            debits=Sum(Case(When(side=Side.DEBIT, then="amount"), default=0, output_field=IntegerField())),
-        )
-    ):
-        opening[accounts[row["account_id"]].currency] += (row["credits"] or 0) - (row["debits"] or 0)
+    for account_id, (debits, credits) in _posting_sums(list(accounts), before=start).items():
+        opening[accounts[account_id].currency] += credits - debits
 
     currencies: dict[str, dict[str, int]] = {}
     contracts: dict[tuple[str | None, str], dict[str, Any]] = {}

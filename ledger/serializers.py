@@ -7,11 +7,12 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from common.api.fields import StrictCharField, StrictIntegerField, TimestampField
 from common.api.serializers import PageQuerySerializer, StrictSerializer
-from ledger.log.leaf import format_timestamp
+from ledger.log.leaf import MAX_SAFE_INTEGER, format_timestamp
 from ledger.models import MAX_AMOUNT, AccountPurpose, HoldStatus, Side, TransactionKind
 from ledger.selectors import RoyaltySummary, royalty_summary
 from rights import vocab
@@ -131,6 +132,33 @@ class SaleCreateInSerializer(StrictSerializer):
 # --- outputs ----------------------------------------------------------------------------
 
 
+class JsonSafeIntegerField(serializers.IntegerField):
+    """A sum of money as a JSON number where every JSON reader holds it exactly
+    (|n| ≤ 2^53 − 1, JavaScript's ``Number.MAX_SAFE_INTEGER``); ``null`` beyond,
+    where a JavaScript client would silently round it. Its ``<name>_exact`` twin
+    (``ExactIntegerField``) always carries the value (docs/ledger.md "Bounds")."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", "A JSON number up to ±(2^53 − 1), null beyond: the `_exact` twin is exact")
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_representation(self, value):
+        value = int(value)
+        return value if abs(value) <= MAX_SAFE_INTEGER else None
+
+
+@extend_schema_field({"type": "string", "pattern": r"^-?[0-9]+$",
+                      "description": "The same sum as a decimal string: exact at any size"})
+class ExactIntegerField(serializers.Field):
+    """An integer of any size as a decimal string (read-only)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value) -> str:
+        return str(int(value))
+
+
 class PostingOutSerializer(serializers.Serializer):
     account = serializers.CharField(source="account_id")
     party = serializers.CharField(source="account.party_id", allow_null=True)
@@ -175,13 +203,20 @@ class SaleOutSerializer(TransactionOutSerializer):
 
 
 class BalanceOutSerializer(serializers.Serializer):
+    """One account's totals. ``debits``, ``credits`` and ``balance`` (signed by the
+    account's normal side) are JSON numbers up to ±(2^53 − 1) and null beyond;
+    their ``_exact`` twins are decimal strings, exact at any size."""
+
     account = serializers.CharField()
     purpose = serializers.ChoiceField(choices=AccountPurpose.choices)
     currency = serializers.CharField()
     normal_side = serializers.ChoiceField(choices=Side.choices)
-    debits = serializers.IntegerField()
-    credits = serializers.IntegerField()
-    balance = serializers.IntegerField(help_text="Signed by the account's normal side")
+    debits = JsonSafeIntegerField()
+    debits_exact = ExactIntegerField(source="debits")
+    credits = JsonSafeIntegerField()
+    credits_exact = ExactIntegerField(source="credits")
+    balance = JsonSafeIntegerField()
+    balance_exact = ExactIntegerField(source="balance")
 
 
 class BalancesOutSerializer(serializers.Serializer):
@@ -242,15 +277,24 @@ class UsageRowOutSerializer(serializers.Serializer):
 
 
 class StatementCurrencyOutSerializer(serializers.Serializer):
+    """Sums of money as in ``BalanceOutSerializer``: numbers up to ±(2^53 − 1), and ``_exact`` strings."""
+
     currency = serializers.CharField()
-    opening_balance = serializers.IntegerField()
-    royalties = serializers.IntegerField()
-    revenue_share = serializers.IntegerField()
-    reversals = serializers.IntegerField()
-    payouts = serializers.IntegerField()
-    other = serializers.IntegerField()
+    opening_balance = JsonSafeIntegerField()
+    opening_balance_exact = ExactIntegerField(source="opening_balance")
+    royalties = JsonSafeIntegerField()
+    royalties_exact = ExactIntegerField(source="royalties")
+    revenue_share = JsonSafeIntegerField()
+    revenue_share_exact = ExactIntegerField(source="revenue_share")
+    reversals = JsonSafeIntegerField()
+    reversals_exact = ExactIntegerField(source="reversals")
+    payouts = JsonSafeIntegerField()
+    payouts_exact = ExactIntegerField(source="payouts")
+    other = JsonSafeIntegerField()
+    other_exact = ExactIntegerField(source="other")
     renders = serializers.IntegerField()
-    closing_balance = serializers.IntegerField()
+    closing_balance = JsonSafeIntegerField()
+    closing_balance_exact = ExactIntegerField(source="closing_balance")
 
 
 class StatementContractOutSerializer(serializers.Serializer):
@@ -258,7 +302,8 @@ class StatementContractOutSerializer(serializers.Serializer):
     currency = serializers.CharField()
     renders = serializers.IntegerField()
     billed_seconds = serializers.IntegerField()
-    amount = serializers.IntegerField()
+    amount = JsonSafeIntegerField()
+    amount_exact = ExactIntegerField(source="amount")
 
 
 class StatementLineOutSerializer(serializers.Serializer):

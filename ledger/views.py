@@ -16,8 +16,9 @@ from rest_framework.views import APIView
 from common.api.pagination import paginated_response
 from common.api.requests import idempotency_key_header, query_params
 from common.api.schema import ERRORS, paginated
-from common.errors import InvalidRequest, InvalidState, NotFound
+from common.errors import DomainError, InvalidRequest, NotFound
 from ledger import selectors, services
+from ledger.exceptions import LogQuarantined, NotYetLogged
 from ledger.serializers import (
     BalanceQuerySerializer,
     BalancesOutSerializer,
@@ -39,8 +40,24 @@ from rights import selectors as rights_selectors
 from rights.auth import ANY_PARTY, roles
 from rights.models import PartyKind
 
-# How long a client should wait before asking again for a proof not yet in the log.
+# How long a client should wait before asking again for a proof not yet in the log:
+# the worker is nudged within DOPPEL_LEDGER_SEQUENCE_NUDGE_MS (1 s) of a commit.
 RETRY_AFTER_S = 2
+
+
+class RetryAfterMixin:
+    """Answers an error that carries ``retry_after`` (seconds) with a ``Retry-After``
+    header too, whatever its status (the handler adds it to 429s only)."""
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if isinstance(exc, DomainError) and "retry_after" in exc.extra:
+            response["Retry-After"] = str(int(exc.extra["retry_after"]))
+        return response
+
+
+def _not_yet_logged(message: str, **extra) -> NotYetLogged:
+    return NotYetLogged(message, retry_after=RETRY_AFTER_S, **extra)
 
 
 class LedgerTransactionListApi(APIView):
@@ -82,23 +99,24 @@ class LedgerBalanceListApi(APIView):
                                                "balances": selectors.balances_for_party(party=party)}).data)
 
 
-class LedgerTreeHeadApi(APIView):
+class LedgerTreeHeadApi(RetryAfterMixin, APIView):
     @extend_schema(
         operation_id="ledger_tree_head",
         responses={200: TreeHeadOutSerializer, **ERRORS},
         description="The latest signed tree head: `checkpoint` is a C2SP tlog-checkpoint signed note "
-                    "(Ed25519), `verifier_key` its note verifier key. `timestamp` is not signed.",
+                    "(Ed25519), `verifier_key` its note verifier key. `timestamp` is not signed. Read-only: "
+                    "the worker's sequencer signs every head, the empty log's on its first run; before that, "
+                    "409 `not_yet_logged` with `Retry-After`.",
     )
     @roles(*ANY_PARTY)
     def get(self, request):
         head = selectors.tree_head_latest()
-        if head is None:  # a fresh log: sign its empty head
-            services.log_sequence(max_batches=1)
-            head = selectors.tree_head_latest()
+        if head is None:
+            raise _not_yet_logged("The log has no signed tree head yet; the sequencer signs one on its first run.")
         return Response(TreeHeadOutSerializer(head).data)
 
 
-class LedgerInclusionProofApi(APIView):
+class LedgerInclusionProofApi(RetryAfterMixin, APIView):
     @extend_schema(
         operation_id="ledger_inclusion_proof",
         parameters=[OpenApiParameter("transaction", str, required=True),
@@ -106,8 +124,10 @@ class LedgerInclusionProofApi(APIView):
         responses={200: InclusionProofOutSerializer, **ERRORS},
         description="RFC 9162 inclusion proof of a transaction the caller can see. `leaf` is the canonical "
                     "JSON rebuilt from the transaction as stored now; `leaf_hash` the hash the log holds. "
-                    "A transaction not sequenced yet is sequenced on demand; if that is not possible at "
-                    "once, or it lies beyond `tree_size`: 409 `not_yet_logged`, retry shortly.",
+                    "Read-only: transactions are sequenced by the worker, within seconds of their commit. "
+                    "One not in the signed log yet, or beyond `tree_size`: 409 `not_yet_logged` with a "
+                    "`Retry-After` header (seconds). One the sequencer could not log (its data is "
+                    "malformed; an operator is alerted): 409 `log_quarantined`.",
     )
     @roles(*ANY_PARTY)
     def get(self, request):
@@ -116,19 +136,18 @@ class LedgerInclusionProofApi(APIView):
         if txn is None:
             raise NotFound()
         leaf_index = selectors.log_leaf_index(transaction_id=txn.id)
-        if leaf_index is None:  # not sequenced yet: do it now
-            services.log_sequence(max_batches=5)
-            leaf_index = selectors.log_leaf_index(transaction_id=txn.id)
+        if leaf_index is None and selectors.log_quarantined(transaction_id=txn.id):
+            raise LogQuarantined("The transaction is committed, but the log could not include it; an operator "
+                                 "has been alerted.")
         head = selectors.tree_head_latest()
         if leaf_index is None or head is None:
-            raise InvalidState("The transaction is not in the log yet; retry shortly.", code="not_yet_logged",
-                               retry_after=RETRY_AFTER_S)
+            raise _not_yet_logged("The transaction is not in the signed log yet; retry shortly.")
         tree_size = params.get("tree_size", head.size)
         if tree_size > head.size:
             raise InvalidRequest(fields={"tree_size": [f"The log's latest signed size is {head.size}."]})
         if leaf_index >= tree_size:
-            raise InvalidState(f"The transaction is leaf {leaf_index}, beyond a tree of size {tree_size}.",
-                               code="not_yet_logged", leaf_index=leaf_index, retry_after=RETRY_AFTER_S)
+            raise _not_yet_logged(f"The transaction is leaf {leaf_index}, beyond a tree of size {tree_size}.",
+                                  leaf_index=leaf_index)
         leaf_hash, path = selectors.log_inclusion(index=leaf_index, tree_size=tree_size)
         return Response(InclusionProofOutSerializer({
             "transaction": txn.id, "leaf_index": leaf_index, "tree_size": tree_size,
@@ -220,9 +239,25 @@ class SaleCreateApi(APIView):
         request=SaleCreateInSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
         responses={201: SaleOutSerializer, **ERRORS},
-        description="A brand reports gross sales of a period under one of its contracts; the performer's "
-                    "revenue share (plus union P&H and our fee, on top) is booked as one transaction. "
-                    "Replaying the key with the same body returns the same transaction.",
+        description=(
+            "A brand reports gross sales of a period (`period_start` … `period_end`, days, both included) under "
+            "one of its contracts; the performer's revenue share (plus union P&H and our fee, on top) is booked "
+            "as one transaction. Replaying the key with the same body returns the same transaction.\n\n"
+            "**One report per day of a contract.** A report whose period overlaps a standing report of the "
+            "same contract — the same sale sent again under another key, or a correction — is refused: 409 "
+            "`sale_already_reported`, naming the standing report's `transaction`, `period_start` and "
+            "`period_end`. A correction goes through support, who reverse the standing report; its days can "
+            "then be reported again.\n\n"
+            "**The contract's state.** Sales are reported for days on which the contract was in force: from "
+            "its acceptance (or `valid_from`, if later) to its end (`valid_until`, or its termination), and "
+            "not after today (UTC). Reports may come late: after a suspension (which stops new renders, not "
+            "the revenue share), an expiry or a termination, the days before the end can still be reported. "
+            "A never-accepted contract or one without a revenue share: 409 `invalid_state`; days after a "
+            "termination: 409 `invalid_state`; other days outside the contract or in the future: 400 "
+            "`invalid_request`.\n\n"
+            "**Bounds.** `gross` ≤ 2^53 − 1 (400 beyond); if what the brand pays (share + P&H + fee) would "
+            "exceed 2^53 − 1 minor units: 422 `amount_limit_exceeded`, nothing booked."
+        ),
     )
     @roles(PartyKind.BRAND)
     def post(self, request):

@@ -17,6 +17,7 @@ caller can write ``except services.QuotaExceeded``.
 
 from ledger.exceptions import (
     AlreadyReversed,
+    AmountLimitExceeded,
     CountersInconsistent,
     CurrencyMismatch,
     HoldNotFound,
@@ -24,6 +25,7 @@ from ledger.exceptions import (
     InvalidAmount,
     InvalidPosting,
     QuotaExceeded,
+    SaleAlreadyReported,
     TransactionNotFound,
     UnbalancedTransaction,
     UnknownAccount,
@@ -49,8 +51,8 @@ from ledger.services.reversals import transaction_reverse
 from ledger.services.sales import revenue_share_book
 
 __all__ = [
-    "AlreadyReversed", "CountersInconsistent", "CurrencyMismatch", "HoldNotFound", "HoldNotOpen",
-    "IdempotencyConflict", "InvalidAmount", "InvalidPosting", "Leg", "QuotaExceeded", "RoyaltyBreakdown",
+    "AlreadyReversed", "AmountLimitExceeded", "CountersInconsistent", "CurrencyMismatch", "HoldNotFound", "HoldNotOpen",
+    "IdempotencyConflict", "InvalidAmount", "InvalidPosting", "Leg", "QuotaExceeded", "RoyaltyBreakdown", "SaleAlreadyReported",
     "TransactionNotFound", "UnbalancedTransaction", "UnknownAccount", "account_get_or_create", "billed_seconds",
     "bps_of", "duration_to_ms", "hold_create", "hold_post", "hold_transaction_id", "hold_void", "holds_sweep",
     "log_sequence", "log_sequence_soon", "revenue_share_book", "royalty_breakdown", "transaction_record",

@@ -22,7 +22,7 @@ from typing import Any
 
 from common.errors import InvalidRequest
 from ledger import conf
-from ledger.exceptions import InvalidAmount
+from ledger.exceptions import AmountLimitExceeded
 from ledger.models import MAX_AMOUNT, PlatformFee
 from rights.models import Contract
 
@@ -92,7 +92,8 @@ def royalty_split(*, currency: str, performer_amount: int, union_id: str | None,
                   fee_bps: int | None) -> RoyaltyBreakdown:
     """The split with the rates already looked up: ``union_ph_bps`` is the union's own
     rate and ``fee_bps`` the platform's, each None where none is set (then the
-    configured default applies). Raises ``InvalidAmount`` past 2^53 - 1 minor units."""
+    configured default applies). Raises ``AmountLimitExceeded`` (422) when what the
+    brand pays would pass ``MAX_AMOUNT`` (2^53 - 1 minor units)."""
     ph_bps = None
     if union_id:
         ph_bps = union_ph_bps if union_ph_bps is not None else conf.default_pension_health_bps()
@@ -103,5 +104,9 @@ def royalty_split(*, currency: str, performer_amount: int, union_id: str | None,
         fee_amount=bps_of(performer_amount, fee_bps), union_id=union_id, ph_bps=ph_bps, fee_bps=fee_bps,
     )
     if breakdown.total > MAX_AMOUNT:
-        raise InvalidAmount("The royalty is too large to book.", fields={"amount": ["Exceeds 2^53 - 1 minor units."]})
+        raise AmountLimitExceeded(
+            f"The royalty with P&H and fee ({breakdown.total} minor units) would exceed the ledger's limit of "
+            f"{MAX_AMOUNT} (2^53 - 1) minor units per transaction; nothing was booked.",
+            fields={"amount": [f"At most {MAX_AMOUNT} minor units in all."]}, limit=MAX_AMOUNT,
+        )
     return breakdown

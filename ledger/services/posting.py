@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from common.errors import InvalidRequest
 from ledger.exceptions import (
+    AmountLimitExceeded,
     CurrencyMismatch,
     InvalidAmount,
     InvalidPosting,
@@ -119,33 +120,44 @@ def validate_legs(legs: Sequence[Leg], accounts: dict[str, Account | AccountRef]
     if len(legs) > 1000:
         raise InvalidPosting("Too many postings.", fields={"postings": ["At most 1000 postings."]})
     net: dict[str, int] = defaultdict(int)
-    gross: dict[str, int] = defaultdict(int)
+    debits: dict[str, int] = defaultdict(int)  # a balanced transaction's total per currency
     for i, leg in enumerate(legs):
         account = accounts.get(leg.account_id)
         if account is None:
             raise UnknownAccount(f"Unknown account {leg.account_id!r}.", fields={f"postings[{i}].account": ["Unknown account."]})
         if leg.side not in (Side.DEBIT, Side.CREDIT):
             raise InvalidPosting("A posting is a debit or a credit.", fields={f"postings[{i}].side": ["debit or credit."]})
-        if isinstance(leg.amount, bool) or not isinstance(leg.amount, int) or not 0 <= leg.amount <= MAX_AMOUNT:
+        if isinstance(leg.amount, bool) or not isinstance(leg.amount, int) or leg.amount < 0:
             raise InvalidAmount(
                 "Amounts are integers of minor units, from 0 to 2^53 - 1.",
                 fields={f"postings[{i}].amount": ["A non-negative integer of minor units."]},
             )
+        if leg.amount > MAX_AMOUNT:
+            raise amount_limit_exceeded(f"postings[{i}].amount", "A posting")
         if leg.currency != account.currency:
             raise CurrencyMismatch(
                 f"Account {account.id} is kept in {account.currency}, not {leg.currency}.",
                 fields={f"postings[{i}].currency": [f"The account's currency is {account.currency}."]},
             )
         net[leg.currency] += leg.amount if leg.side == Side.DEBIT else -leg.amount
-        gross[leg.currency] += leg.amount
+        if leg.side == Side.DEBIT:
+            debits[leg.currency] += leg.amount
     unbalanced = sorted(c for c, v in net.items() if v)
     if unbalanced:
         raise UnbalancedTransaction(
             f"Debits and credits differ in {', '.join(unbalanced)}.",
             fields={"postings": [f"Debits must equal credits in {c}." for c in unbalanced]},
         )
-    if any(v > MAX_AMOUNT for v in gross.values()):
-        raise InvalidAmount("The transaction is too large.", fields={"postings": ["Total exceeds 2^53 - 1."]})
+    if any(v > MAX_AMOUNT for v in debits.values()):
+        raise amount_limit_exceeded("postings", "The transaction's total (its debits, equal to its credits)")
+
+
+def amount_limit_exceeded(field: str, what: str) -> AmountLimitExceeded:
+    """The error for an amount past ``MAX_AMOUNT`` (docs/ledger.md "Bounds")."""
+    return AmountLimitExceeded(
+        f"{what} would exceed the ledger's limit of {MAX_AMOUNT} (2^53 - 1) minor units; nothing was booked.",
+        fields={field: [f"At most {MAX_AMOUNT} minor units."]}, limit=MAX_AMOUNT,
+    )
 
 
 def transaction_statements(

@@ -3,6 +3,7 @@ as a separate process that speaks only HTTP. Tampering is done the way a
 database superuser would: around the triggers."""
 
 import json
+import os
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -22,11 +23,22 @@ pytestmark = pytest.mark.django_db(transaction=True)
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_audit(live_server, key, *extra):
-    return subprocess.run(
-        [sys.executable, "-m", "ledger.audit", "--url", live_server.url, "--key", key, *extra],
-        cwd=REPO, capture_output=True, text=True, timeout=180,
-    )
+def run_audit(live_server, key, *extra, worker=None):
+    """The auditor as a separate process. ``worker``: what the server's worker does
+    while the audit runs — called once the auditor has read the tree head, e.g. the
+    sequencer logging what the head did not cover yet (the web requests never do)."""
+    args = [sys.executable, "-m", "ledger.audit", "--url", live_server.url, "--key", key, *extra]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    seen = []
+    if worker is not None:
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("checkpoint:"):
+                worker()
+                break
+    stdout, stderr = proc.communicate(timeout=180)
+    return subprocess.CompletedProcess(args, proc.returncode, "".join(seen) + stdout, stderr)
 
 
 @contextmanager
@@ -68,10 +80,13 @@ def ledger_world(post):
 @pytest.mark.parametrize("who", ["performer", "union", "brand"])
 def test_a_clean_ledger_passes_and_the_state_pins_the_log(live_server, ledger_world, post, tmp_path, who):
     state = tmp_path / "audit.json"
-    result = run_audit(live_server, ledger_world.keys[who], "--state", str(state))
+    # The head it reads has 3 leaves; the worker logs the 4th meanwhile, and the auditor
+    # proves it under a newer, consistent head after the Retry-After it was given.
+    result = run_audit(live_server, ledger_world.keys[who], "--state", str(state), worker=services.log_sequence)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "AUDIT PASSED" in result.stdout
-    assert "4 visible, 4 verified" in result.stdout  # the pending one was proven under a newer head
+    assert "checkpoint: doppel.local/ledger size 3" in result.stdout
+    assert "4 visible, 4 verified" in result.stdout
     saved = json.loads(state.read_text())
     assert saved["size"] == 4 and saved["verifier_key"].startswith("doppel.local/ledger+")
 
@@ -83,9 +98,26 @@ def test_a_clean_ledger_passes_and_the_state_pins_the_log(live_server, ledger_wo
     assert json.loads(state.read_text())["size"] == 5
 
 
+def test_a_transaction_the_worker_has_not_logged_yet_is_pending_not_failed(live_server, ledger_world, tmp_path):
+    state = tmp_path / "audit.json"
+    result = run_audit(live_server, ledger_world.keys["brand"], "--state", str(state))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 visible, 3 verified in the log, 1 pending" in result.stdout
+    assert "too recent for the signed log; check again later" in result.stdout
+    assert json.loads(state.read_text())["size"] == 3
+
+
+def test_a_log_without_a_signed_head_yet_is_waited_for_then_could_not_run(live_server, db):
+    world = make_world()  # nothing sequenced: no tree head at all
+    result = run_audit(live_server, world.keys["brand"])
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "tree-head answered 409" in result.stderr and "no signed tree head yet" in result.stderr
+
+
 def test_an_altered_posting_is_detected(live_server, ledger_world, tmp_path):
     state = tmp_path / "audit.json"
-    assert run_audit(live_server, ledger_world.keys["performer"], "--state", str(state)).returncode == 0
+    assert run_audit(live_server, ledger_world.keys["performer"], "--state", str(state),
+                     worker=services.log_sequence).returncode == 0
     royalty = Posting.objects.filter(account__purpose="payable", transaction__kind="royalty").order_by("id").last()
     receivable = Posting.objects.get(transaction=royalty.transaction, account__purpose="receivable")
     # Keep it balanced, so only the Merkle log can tell: +100 to the performer, +100 on the brand.

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from ledger import services
+from ledger import selectors, services
 from ledger.log import checkpoint as cp
 from ledger.log import merkle
-from ledger.models import Transaction
+from ledger.models import LogState, Transaction, TreeHead
 from tests.ledger.factories import client_for
 
 TX = "/api/v1/ledger/transactions"
@@ -77,6 +77,8 @@ def test_balances_default_to_the_caller_and_add_up(world, booked):
     assert body["balances"] == [{
         "account": body["balances"][0]["account"], "purpose": "payable", "currency": "USD",
         "normal_side": "credit", "debits": 0, "credits": 530 + 540, "balance": 1070,
+        # Issue 10: every sum of money also as an exact decimal string.
+        "debits_exact": "0", "credits_exact": "1070", "balance_exact": "1070",
     }]
 
 
@@ -119,15 +121,22 @@ def test_a_proof_verifies_against_the_signed_tree_head(world, booked):
                             [bytes.fromhex(h) for h in proof["audit_path"]], checkpoint.root)
 
 
-def test_an_unsequenced_transaction_is_sequenced_on_demand(world, post):
+def test_an_unsequenced_transaction_is_not_yet_logged_until_the_worker_sequences_it(world, booked, post):
+    """Issue 10 item 14: the request never runs the sequencer (it did, and signed a head per call)."""
     txn = post(world.contract)
     response = world.client("brand").get(INC, {"transaction": txn.id})
+    assert_error(response, 409, "not_yet_logged")
+    assert response["Retry-After"] == "2" and response.json()["error"]["retry_after"] == 2
+    assert selectors.log_leaf_index(transaction_id=txn.id) is None and TreeHead.objects.count() == 1
+    services.log_sequence()  # the worker
+    response = world.client("brand").get(INC, {"transaction": txn.id})
     assert response.status_code == 200
-    assert response.json()["leaf_index"] == 0 and response.json()["tree_size"] == 1
+    assert response.json()["leaf_index"] == 3 and response.json()["tree_size"] == 4
 
 
 def test_a_transaction_beyond_the_requested_tree_is_not_yet_logged(world, booked, post):
     late = post(world.contract)
+    services.log_sequence()
     response = world.client("brand").get(INC, {"transaction": late.id, "tree_size": 3})
     assert_error(response, 409, "not_yet_logged")
     assert response.json()["error"]["leaf_index"] == 3
@@ -183,10 +192,32 @@ def test_consistency_refuses_bad_parameters(world, booked, params, field):
     assert_error(world.client("brand").get(CONS, params), 400, "invalid_request", field)
 
 
-def test_the_tree_head_of_an_empty_log(world):
+def test_the_tree_head_of_an_empty_log_is_signed_by_the_sequencer_not_the_request(world):
+    """Issue 10 item 14: the endpoint only reads; the sequencer's first run signs the empty head."""
+    response = world.client("brand").get(HEAD)
+    assert_error(response, 409, "not_yet_logged")
+    assert response["Retry-After"] == "2"
+    assert not TreeHead.objects.exists() and not LogState.objects.exists()
+    services.log_sequence()  # the worker's first run
     head = world.client("brand").get(HEAD).json()
     assert head["size"] == 0 and head["root_hash"] == merkle.EMPTY_ROOT.hex()
     assert head["verifier_key"].startswith("doppel.local/ledger+")
+
+
+@pytest.mark.parametrize("path", [HEAD, INC, CONS])
+def test_the_log_endpoints_never_write(world, booked, post, path, django_assert_max_num_queries):
+    """Tree head, inclusion and consistency proofs run no INSERT, UPDATE or DELETE, whatever
+    they are asked about, logged or not (issue 10 item 14)."""
+    pending = post(world.contract)
+    params = {HEAD: {}, INC: {"transaction": pending.id}, CONS: {"first": 1, "second": 3}}[path]
+    client = world.client("performer")
+    client.get(TX)  # the key's last_used_at is written once a minute: not the endpoint's doing
+    with django_assert_max_num_queries(20) as queries:
+        client.get(path, params)
+        client.get(INC, {"transaction": booked[0][0].id})
+    writes = [q["sql"] for q in queries.captured_queries
+              if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
+    assert writes == []
 
 
 # --- usage ------------------------------------------------------------------------------------
@@ -341,7 +372,11 @@ def test_a_monthly_statement(world, post, key):
     assert body["performer"] == world.performer.id and body["month"] == month
     assert body["currencies"] == [{"currency": "USD", "opening_balance": 0, "royalties": 1100, "revenue_share": 0,
                                    "reversals": -600, "payouts": 0, "other": 0, "renders": 2,
-                                   "closing_balance": 500}]
+                                   "closing_balance": 500,
+                                   # Issue 10: every sum of money also as an exact decimal string.
+                                   "opening_balance_exact": "0", "royalties_exact": "1100",
+                                   "revenue_share_exact": "0", "reversals_exact": "-600", "payouts_exact": "0",
+                                   "other_exact": "0", "closing_balance_exact": "500"}]
     assert [line["amount"] for line in body["lines"]] == [600, -600, 500]
     next_month = (timezone.now().replace(day=1) + timedelta(days=32)).strftime("%Y-%m")
     later = world.client("performer").get(STMT, {"month": next_month}).json()
