@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from common.api.pagination import paginated_response
 from common.api.requests import idempotency_key_header, query_params
 from common.api.schema import ERRORS, paginated
-from common.errors import DomainError, InvalidRequest, NotFound
+from common.errors import InvalidRequest, NotFound
 from ledger import selectors, services
 from ledger.exceptions import LogQuarantined, NotYetLogged
 from ledger.serializers import (
@@ -43,17 +43,6 @@ from rights.models import PartyKind
 # How long a client should wait before asking again for a proof not yet in the log:
 # the worker is nudged within DOPPEL_LEDGER_SEQUENCE_NUDGE_MS (1 s) of a commit.
 RETRY_AFTER_S = 2
-
-
-class RetryAfterMixin:
-    """Answers an error that carries ``retry_after`` (seconds) with a ``Retry-After``
-    header too, whatever its status (the handler adds it to 429s only)."""
-
-    def handle_exception(self, exc):
-        response = super().handle_exception(exc)
-        if isinstance(exc, DomainError) and "retry_after" in exc.extra:
-            response["Retry-After"] = str(int(exc.extra["retry_after"]))
-        return response
 
 
 def _not_yet_logged(message: str, **extra) -> NotYetLogged:
@@ -99,7 +88,7 @@ class LedgerBalanceListApi(APIView):
                                                "balances": selectors.balances_for_party(party=party)}).data)
 
 
-class LedgerTreeHeadApi(RetryAfterMixin, APIView):
+class LedgerTreeHeadApi(APIView):
     @extend_schema(
         operation_id="ledger_tree_head",
         responses={200: TreeHeadOutSerializer, **ERRORS},
@@ -116,7 +105,7 @@ class LedgerTreeHeadApi(RetryAfterMixin, APIView):
         return Response(TreeHeadOutSerializer(head).data)
 
 
-class LedgerInclusionProofApi(RetryAfterMixin, APIView):
+class LedgerInclusionProofApi(APIView):
     @extend_schema(
         operation_id="ledger_inclusion_proof",
         parameters=[OpenApiParameter("transaction", str, required=True),

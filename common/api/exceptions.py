@@ -61,7 +61,7 @@ def _flatten(detail: Any) -> Any:
 def domain_error_response(exc: errors.DomainError) -> Response:
     status = status_of(exc)
     resp = Response(error_body(exc.code, exc.message, **exc.extra), status=status)
-    if status == 429 and "retry_after" in exc.extra:
+    if "retry_after" in exc.extra:  # a 429, or a 409 for something not ready yet (RFC 9110 §10.2.3)
         resp["Retry-After"] = str(int(exc.extra["retry_after"]))
     return resp
 

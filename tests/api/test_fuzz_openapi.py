@@ -40,6 +40,8 @@ def _load_schema() -> schemathesis.BaseSchema:
     document = json.loads(OpenApiJsonRenderer().render(SchemaGenerator().get_schema(request=None, public=True)))
     loaded = schemathesis.openapi.from_dict(document)
     loaded.app = application
+    # Valid and invalid inputs both: a malformed request must be a 4xx, never a 5xx.
+    loaded.config.generation.update(modes=list(schemathesis.GenerationMode))
     return loaded
 
 
