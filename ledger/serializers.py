@@ -20,27 +20,50 @@ from rights import vocab
 MAX_TREE_SIZE = 2**63 - 1
 
 
+# The ledger's calendar: every date or instant a query or a body names lies in these
+# years (UTC). Nothing is booked before 1970, and the upper bound leaves room for the
+# "end of that day / month" arithmetic that an inclusive bound needs (year 9999's last
+# day has no next midnight in Python's datetime). Beyond: 400 with the range.
+EARLIEST = date(1970, 1, 1)
+LATEST = date(9998, 12, 31)
+RANGE_MESSAGE = f"Dates run from {EARLIEST.isoformat()} to {LATEST.isoformat()} (UTC)."
+
+
+def check_in_calendar(day: date) -> date:
+    """``day`` if it lies in the ledger's calendar, else a ValidationError naming the range."""
+    if not EARLIEST <= day <= LATEST:
+        raise serializers.ValidationError(RANGE_MESSAGE)
+    return day
+
+
 class StrictDateField(serializers.DateField):
-    """A JSON string ``YYYY-MM-DD``; anything else (numbers, datetimes) is refused."""
+    """A JSON string ``YYYY-MM-DD`` within the ledger's calendar; anything else
+    (numbers, datetimes, year 0 or 9999) is refused."""
 
     def to_internal_value(self, value):
         if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
             self.fail("invalid", format="YYYY-MM-DD")
-        return super().to_internal_value(value)
+        return check_in_calendar(super().to_internal_value(value))
 
 
 def parse_instant(value: str, *, end: bool = False) -> datetime:
-    """An ISO 8601 date or aware datetime. A date means its midnight (UTC); as an
-    upper bound, the midnight after it, so ``to=2026-11-30`` includes that day."""
+    """An ISO 8601 date or aware datetime within the ledger's calendar. A date means
+    its midnight (UTC); as an upper bound, the midnight after it, so
+    ``to=2026-11-30`` includes that day."""
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            instant = datetime.combine(parse_date(value), time.min, tzinfo=UTC)
-            return instant + timedelta(days=1) if end else instant
-        parsed = parse_datetime(value)
-    except (ValueError, TypeError):
+            day = parse_date(value)
+            parsed = None if day is None else datetime.combine(check_in_calendar(day), time.min, tzinfo=UTC)
+            if parsed is not None and end:
+                parsed += timedelta(days=1)
+        else:
+            parsed = parse_datetime(value)
+    except (ValueError, TypeError, OverflowError):
         parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise serializers.ValidationError("An ISO 8601 date (YYYY-MM-DD) or a datetime with a time zone.")
+    if len(value) != 10:  # a datetime: its own (local) day, so converting to UTC cannot overflow
+        check_in_calendar(parsed.date())
     return parsed
 
 
@@ -105,7 +128,7 @@ class StatementQuerySerializer(StrictSerializer):
         match = re.fullmatch(r"(\d{4})-(\d{2})", value)
         if not match or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1:
             raise serializers.ValidationError("A month as YYYY-MM.")
-        return date(int(match[1]), int(match[2]), 1)
+        return check_in_calendar(date(int(match[1]), int(match[2]), 1))
 
 
 # --- bodies -----------------------------------------------------------------------------

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from base64 import b64decode
+from urllib.parse import parse_qs
+
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
 
@@ -25,11 +29,30 @@ class CursorishPagination(CursorPagination):
             raise InvalidRequest(fields={"limit": [f"Must be between 1 and {self.max_page_size}."]})
         return value
 
+    def paginate_queryset(self, queryset, request, view=None):
+        self._model = queryset.model  # decode_cursor checks the position against its ordering field
+        return super().paginate_queryset(queryset, request, view)
+
     def decode_cursor(self, request):
+        """The cursor, or a 400 ``cursor`` error: a cursor is opaque to clients, so one
+        that does not decode — or whose position is not a value of the ordering field
+        (a forged ``p=notadate``) — is refused before it reaches a query."""
+        encoded = request.query_params.get(self.cursor_query_param)
         try:
-            return super().decode_cursor(request)
-        except exceptions.NotFound:
+            cursor = super().decode_cursor(request)
+            # A cursor this API wrote always names an offset, a direction or a position.
+            if encoded is not None and not {"o", "r", "p"} & set(
+                    parse_qs(b64decode(encoded.encode("ascii")).decode("ascii"), keep_blank_values=True)):
+                raise exceptions.NotFound
+        except (exceptions.NotFound, ValueError, UnicodeError):
             raise InvalidRequest(fields={"cursor": ["Invalid cursor."]}) from None
+        if cursor is not None and cursor.position is not None:
+            field = self._model._meta.get_field(self.ordering[0].lstrip("-"))
+            try:
+                field.to_python(cursor.position)
+            except (DjangoValidationError, ValueError, TypeError, OverflowError):
+                raise InvalidRequest(fields={"cursor": ["Invalid cursor."]}) from None
+        return cursor
 
 
 def paginated_response(*, request, view, queryset, serialize, ordering: tuple[str, ...] | None = None):
