@@ -34,6 +34,12 @@ class Migration(migrations.Migration):
             field=models.TextField(default="", help_text="The signing secret, encrypted (gateway.secretbox)"),
             preserve_default=False,
         ),
+        # A default, so that migrating back re-adds the clear column before refilling it.
+        migrations.AlterField(
+            model_name="webhookendpoint",
+            name="secret",
+            field=models.CharField(blank=True, default="", max_length=100),
+        ),
         migrations.RunPython(seal_existing, unseal_existing),
         migrations.RemoveField(
             model_name="webhookendpoint",
