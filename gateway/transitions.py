@@ -17,12 +17,15 @@
 moment it runs, under the row lock — not only the sweeper. A deadline is
 exclusive: a step at or after it is late (``deadline_passed``).
 
-| deadline | checked by | late means |
-|---|---|---|
-| ``approval_expires_at`` | approve, reject, brand cancel, the sweeper | cancelled ``approval_expired``, hold voided (approve/reject answer 409 ``approval_expired``) |
-| the hold's ``expires_at`` | claim, signing, deliver, the reconciler | failed ``hold_expired``, hold voided, nothing charged |
-| the contract's validity | claim, approve, deliver (the policy re-check) | cancelled ``policy_changed`` |
-| the lease (``lease_until``) | claim, the reconciler, every fenced step | the attempt is over: ``worker_lost`` (or ``Fenced`` for the stale worker) |
+* ``approval_expires_at`` — approve, reject, brand cancel, the sweeper: late is
+  cancelled ``approval_expired``, hold voided (approve and reject answer 409
+  ``approval_expired``).
+* the hold's ``expires_at`` — claim, signing, deliver, the reconciler: late is
+  failed ``hold_expired``, hold voided, nothing charged.
+* the contract's validity — claim, approve, deliver (the policy re-check): late
+  is cancelled ``policy_changed``.
+* the lease (``lease_until``) — claim, the reconciler, every fenced step: the
+  attempt is over (``worker_lost``; ``Fenced`` for the stale worker).
 
 **Attempts.** A generation gets ``DOPPEL_RENDER_MAX_ATTEMPTS`` claims. An attempt
 that ends without a result — interrupted at the queue's time limit

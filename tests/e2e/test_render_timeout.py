@@ -35,7 +35,8 @@ def test_a_render_that_outlives_the_time_limit_fails_after_bounded_attempts(live
     # Started first: its start-up (torch, the renderer's warm-up) overlaps the onboarding. Each
     # timed-out worker is replaced by django-q2 and warms up again (~13 s here) before the next
     # attempt: two attempts keep the test near 70 s.
-    cluster = qcluster_factory(DOPPEL_Q_TIMEOUT="10", DOPPEL_Q_RETRY="11", DOPPEL_RENDER_MAX_ATTEMPTS=str(ATTEMPTS))
+    cluster = qcluster_factory(DOPPEL_Q_TIMEOUT="10", DOPPEL_Q_RETRY="11",
+                               DOPPEL_RENDER_MAX_ATTEMPTS=str(ATTEMPTS))
     base = live_server.url
     world = onboard(tmp_path, astronaut_jpeg)
     contract_id = agree(base, world)
