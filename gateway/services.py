@@ -292,8 +292,9 @@ def generations_reconcile(*, now: datetime | None = None, stale_after_s: int = 1
     now = now or timezone.now()
     failed = requeued = 0
     open_statuses = [s for s in GenerationStatus.values if s not in TERMINAL]
-    unpayable = (Generation.objects.filter(status__in=open_statuses)
-                 .filter(Q(hold__status=HoldStatus.VOIDED) | Q(hold__status=HoldStatus.OPEN, hold__expires_at__lte=now))
+    voided_or_expired = Q(hold__status=HoldStatus.VOIDED) | Q(hold__status=HoldStatus.OPEN,
+                                                               hold__expires_at__lte=now)
+    unpayable = (Generation.objects.filter(voided_or_expired, status__in=open_statuses)
                  .values_list("id", flat=True)[:500])
     for gen_id in unpayable:
         with transaction.atomic():

@@ -112,7 +112,7 @@ def _hold_expired(generation: Generation, now: datetime) -> bool:
     return generation.hold_id is not None and deadline_passed(generation.hold.expires_at, now)
 
 
-HOLD_EXPIRED_MESSAGE = "The quota hold expired before the render was delivered; nothing was charged."
+HOLD_EXPIRED_MESSAGE = HoldExpired.default_message
 
 
 def _reasons(decision: policy.Decision) -> str:
