@@ -189,10 +189,21 @@ DOPPEL_APPROVAL_TTL_S = env_int("DOPPEL_APPROVAL_TTL_S", 72 * 3600, minimum=1)
 # A hold not posted within this time after the render could start is voided by the sweeper.
 DOPPEL_HOLD_TTL_S = env_int("DOPPEL_HOLD_TTL_S", 6 * 3600, minimum=60)
 DOPPEL_IDEMPOTENCY_TTL_S = env_int("DOPPEL_IDEMPOTENCY_TTL_S", 24 * 3600, minimum=60)
-# Webhooks to loopback/private addresses are refused unless allowed (SSRF).
+# Webhooks go only to globally routable addresses (SSRF); 1 also allows loopback (tests, development).
 DOPPEL_WEBHOOK_ALLOW_PRIVATE = env_bool("DOPPEL_WEBHOOK_ALLOW_PRIVATE", DEBUG)
 DOPPEL_WEBHOOK_TIMEOUT_S = env_int("DOPPEL_WEBHOOK_TIMEOUT_S", 5, minimum=1, maximum=60)
 DOPPEL_WEBHOOK_MAX_ATTEMPTS = env_int("DOPPEL_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1, maximum=30)
+# Encrypts webhook signing secrets at rest (AES-256-GCM); unset: derived from SECRET_KEY (HKDF).
+DOPPEL_WEBHOOK_SECRET_KEY = check_secret(
+    "DOPPEL_WEBHOOK_SECRET_KEY", env_str("DOPPEL_WEBHOOK_SECRET_KEY"), min_length=16)
+# Attempts a render gets (each bounded by DOPPEL_Q_TIMEOUT) before it fails as
+# render_timeout or worker_lost, its hold voided.
+DOPPEL_RENDER_MAX_ATTEMPTS = env_int("DOPPEL_RENDER_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
+# POST /verify: per party (all its keys together), fixed one-minute windows shared by all processes…
+DOPPEL_VERIFY_RATE_LIMIT_PER_MINUTE = env_int("DOPPEL_VERIFY_RATE_LIMIT_PER_MINUTE", 30, minimum=1)
+# …and verifications running at once across every server process (slots leased in the database).
+DOPPEL_VERIFY_MAX_CONCURRENT = env_int("DOPPEL_VERIFY_MAX_CONCURRENT", max(1, (os.cpu_count() or 2) // 2),
+                                       minimum=1, maximum=256)
 
 # Extra platform codes accepted in contracts and generations (comma-separated).
 DOPPEL_EXTRA_PLATFORMS = tuple(p.strip().lower() for p in env_list("DOPPEL_EXTRA_PLATFORMS", []))

@@ -11,6 +11,7 @@ from gateway.models import (
     Generation,
     IdempotencyRecord,
     RateWindow,
+    VerifySlot,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -33,7 +34,13 @@ class IdempotencyRecordAdmin(ReadOnlyAdmin):
 
 @admin.register(RateWindow)
 class RateWindowAdmin(ReadOnlyAdmin):
-    list_display = ("brand", "window_start", "count")
+    list_display = ("party", "bucket", "window_start", "count")
+    list_filter = ("bucket",)
+
+
+@admin.register(VerifySlot)
+class VerifySlotAdmin(ReadOnlyAdmin):
+    list_display = ("slot", "holder", "lease_until")
 
 
 @admin.register(WebhookEndpoint)
@@ -41,8 +48,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_display = ("id", "brand", "url", "active", "created_at")
     list_filter = ("active",)
     search_fields = ("url", "brand__name")
-    readonly_fields = ("id", "brand", "secret", "created_at")
-    fields = ("id", "brand", "url", "events", "active", "secret", "created_at")
+    # The signing secret is never shown again after creation (it is stored sealed).
+    readonly_fields = ("id", "brand", "created_at")
+    fields = ("id", "brand", "url", "events", "active", "created_at")
 
     def has_add_permission(self, request):
         return False  # brands register endpoints through the API (the secret is shown once)

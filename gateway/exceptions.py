@@ -21,6 +21,22 @@ class GenerationStateError(GatewayError, InvalidState):
     """The generation's status does not allow this (``status`` in ``extra``)."""
 
 
+class ApprovalExpired(GenerationStateError):
+    """The performer answered after ``approval_expires_at``: the generation was cancelled
+    (``approval_expired``, hold voided) instead. 409 ``approval_expired``."""
+
+    code = "approval_expired"
+    default_message = "The approval window has closed; the generation was cancelled."
+
+
+class HoldExpired(GenerationStateError):
+    """The ledger hold's ``expires_at`` passed before this step: nothing may be charged.
+    Raised by the pipeline's steps (the pipeline then fails the generation ``hold_expired``)."""
+
+    code = "hold_expired"
+    default_message = "The quota hold expired before the render was delivered; nothing was charged."
+
+
 class RequestReplayConflict(GatewayError, IdempotencyConflict):
     """The Idempotency-Key was used with a different request body."""
 
@@ -30,6 +46,6 @@ class LimitExceeded(GatewayError, RateLimited):
 
 
 __all__ = [
-    "GatewayError", "GenerationForbidden", "GenerationNotFound", "GenerationStateError", "LimitExceeded",
-    "RequestReplayConflict",
+    "ApprovalExpired", "GatewayError", "GenerationForbidden", "GenerationNotFound", "GenerationStateError",
+    "HoldExpired", "LimitExceeded", "RequestReplayConflict",
 ]

@@ -1,5 +1,5 @@
 """Generations (every use of a likeness, allowed or denied), idempotency records,
-rate-limit windows and outgoing webhooks."""
+rate-limit windows, verification slots and outgoing webhooks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from gateway import secretbox
 from gateway.ids import new_delivery_id, new_generation_id, new_webhook_id
 from rights.models import Contract, Party
 
@@ -75,7 +76,10 @@ class Generation(models.Model):
     render_timings = models.JSONField(default=dict, blank=True)
 
     # Worker lease: fencing against a stale worker delivering after its lease was taken over.
+    # ``attempts`` counts the claims (at most DOPPEL_RENDER_MAX_ATTEMPTS).
     attempts = models.PositiveIntegerField(default=0)
+    # Attempts that ended without a result: [{"attempt": n, "code": "render_timeout" | "worker_lost", "at": iso}].
+    attempt_failures = models.JSONField(default=list, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=100, blank=True)
 
@@ -134,25 +138,52 @@ class IdempotencyRecord(models.Model):
         return f"{self.brand_id}:{self.key} → {self.response_status}"
 
 
-class RateWindow(models.Model):
-    """A fixed-window request counter per brand (shared by every server process)."""
+class RateBucket(models.TextChoices):
+    """What a rate window counts: each bucket has its own limit."""
 
-    brand = models.ForeignKey(Party, on_delete=models.CASCADE)
+    GENERATIONS = "generations"  # POST /generations, DOPPEL_RATE_LIMIT_PER_MINUTE
+    VERIFY = "verify"  # POST /verify, DOPPEL_VERIFY_RATE_LIMIT_PER_MINUTE
+
+
+class RateWindow(models.Model):
+    """A fixed-window request counter per party and bucket (shared by every server process)."""
+
+    party = models.ForeignKey(Party, on_delete=models.CASCADE)
+    bucket = models.CharField(max_length=16, choices=RateBucket.choices, default=RateBucket.GENERATIONS)
     window_start = models.DateTimeField()
     count = models.PositiveIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["brand", "window_start"], name="rate_window_once")]
+        constraints = [models.UniqueConstraint(fields=["party", "bucket", "window_start"],
+                                               name="rate_window_once_per_bucket")]
 
     def __str__(self) -> str:
-        return f"{self.brand_id} @ {self.window_start:%H:%M}: {self.count}"
+        return f"{self.party_id} {self.bucket} @ {self.window_start:%H:%M}: {self.count}"
+
+
+class VerifySlot(models.Model):
+    """One of the ``DOPPEL_VERIFY_MAX_CONCURRENT`` verifications that may run at once,
+    across every server process. A request leases a free slot (``lease_until`` in the
+    past) with one conditional UPDATE and frees it when done; a process that dies
+    holding one loses it when the lease runs out (``gateway.limits``)."""
+
+    slot = models.PositiveIntegerField(primary_key=True)
+    holder = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"verify slot {self.slot} → {self.holder or '-'} until {self.lease_until:%H:%M:%S}"
 
 
 class WebhookEndpoint(models.Model):
+    """A brand's URL for generation events. Its signing secret is stored sealed
+    (``gateway.secretbox``: AES-GCM, bound to this row's id); ``secret`` reads and
+    writes it in clear, in memory only."""
+
     id = models.CharField(primary_key=True, max_length=32, default=new_webhook_id, editable=False)
     brand = models.ForeignKey(Party, on_delete=models.CASCADE, related_name="webhook_endpoints")
     url = models.URLField(max_length=2000)
-    secret = models.CharField(max_length=100)
+    secret_sealed = models.TextField(help_text="The signing secret, encrypted (gateway.secretbox)")
     events = models.JSONField(default=list, help_text="Empty: every event")
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -162,6 +193,15 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.brand.name} → {self.url}"
+
+    @property
+    def secret(self) -> str:
+        """The signing secret in clear; raises ``secretbox.SecretUnreadable`` if the key changed."""
+        return secretbox.unseal(self.secret_sealed, context=self.id)
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_sealed = secretbox.seal(value, context=self.id)
 
 
 class DeliveryStatus(models.TextChoices):

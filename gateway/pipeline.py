@@ -14,6 +14,13 @@ died), so every step is idempotent and fenced:
    (idempotent by key), mark delivered. Either all of it commits or none.
 
 Any failure voids the hold and marks the generation failed: nothing is charged.
+An attempt interrupted at the queue's time limit (django-q2 raises its
+``TimeoutException`` in the task at ``DOPPEL_Q_TIMEOUT``) is recorded as
+``render_timeout`` and queued again while attempts are left (else failed); the
+exception then goes on up so that django-q2 replaces the worker. A worker that
+dies outright (OOM, native crash, SIGKILL) leaves its lease to run out: the next
+claim or the reconciler records ``worker_lost``. Either way a generation gets
+``DOPPEL_RENDER_MAX_ATTEMPTS`` attempts, then fails.
 The state changes themselves (claim, progress, signing, deliver, fail) are
 ``gateway.transitions``'; this module renders, signs and stores.
 """
@@ -30,12 +37,14 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_q.exceptions import TimeoutException
 
 import renderer
 from gateway.inputs import GenerationInput
 from gateway.models import Generation, GenerationStatus
 from gateway.transitions import (
     Fenced,
+    generation_attempt_timed_out,
     generation_claim,
     generation_deliver,
     generation_fail,
@@ -96,6 +105,15 @@ def generation_process(*, generation_id: str) -> str:
     except Fenced:
         log.warning("generation %s: lease lost (attempt %s); another worker owns it", generation_id, token)
         return "fenced"
+    except TimeoutException:
+        # The queue's time limit interrupted this attempt. Record it (queued again or
+        # failed) before django-q2 replaces this worker, whose state is now suspect.
+        log.warning("generation %s: attempt %s ran past the time limit", generation_id, token)
+        try:
+            generation_attempt_timed_out(generation_id=generation_id, token=token, now=timezone.now())
+        except Fenced:
+            pass
+        raise
     except Exception as exc:  # any failure: void the hold, charge nothing, say why
         log.exception("generation %s failed", generation_id)
         code = getattr(exc, "code", None) or "render_failed"
@@ -148,15 +166,16 @@ def _finish(gen: Generation, token: int, result: renderer.RenderResult) -> str:
     tmp.write_bytes(signed)
     os.replace(tmp, path)
 
+    delivered = False
     try:
         decision = generation_deliver(
             generation_id=gen.id, token=token, asset_path=path.name, sha256=hashlib.sha256(signed).hexdigest(),
             size=len(signed), duration_s=result.duration_s, frames=result.frames, timings=result.timings,
             now=timezone.now())
-    except Fenced:
-        path.unlink(missing_ok=True)
-        raise
-    if not decision.allowed:
-        path.unlink(missing_ok=True)  # never delivered: the signed file goes
-        return GenerationStatus.CANCELLED
-    return GenerationStatus.DELIVERED
+        delivered = decision.allowed
+    finally:
+        # Never delivered (fenced, cancelled, late, interrupted): the file goes. The check
+        # covers an interruption landing after the delivery committed.
+        if not delivered and not Generation.objects.filter(id=gen.id, asset_path=path.name).exists():
+            path.unlink(missing_ok=True)
+    return GenerationStatus.DELIVERED if delivered else GenerationStatus.CANCELLED

@@ -13,6 +13,7 @@ from common.api.fields import StrictBooleanField, StrictCharField, TimestampFiel
 from common.api.serializers import PageQuerySerializer, StrictSerializer
 from common.errors import PayloadTooLarge
 from common.timefmt import iso
+from gateway.egress import ERROR_CLASSES
 from gateway.models import (
     DeliveryStatus,
     Generation,
@@ -216,11 +217,15 @@ class WebhookEndpointCreatedOutSerializer(WebhookEndpointOutSerializer):
     secret = serializers.CharField(help_text="The signing secret, shown once")
 
 
+DELIVERY_ERROR_HELP = ("Empty when the endpoint answered 2xx; else a generic class (never an exception text "
+                       "or the response body): " + "; ".join(f"`{k}`: {v}" for k, v in ERROR_CLASSES.items()))
+
+
 class DeliveryAttemptOutSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
     attempt = serializers.IntegerField()
-    status_code = serializers.IntegerField(allow_null=True)
-    error = serializers.CharField()
+    status_code = serializers.IntegerField(allow_null=True, help_text="The endpoint's HTTP status; null without one")
+    error = serializers.CharField(help_text=DELIVERY_ERROR_HELP)
     ms = serializers.FloatField()
 
 
@@ -237,7 +242,7 @@ class WebhookDeliveryOutSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=DeliveryStatus.choices)
     attempts = serializers.IntegerField()
     last_status_code = serializers.IntegerField(allow_null=True)
-    last_error = serializers.CharField()
+    last_error = serializers.CharField(help_text=DELIVERY_ERROR_HELP)
     next_attempt_at = serializers.SerializerMethodField()
     delivered_at = TimestampField(allow_null=True)
     log = DeliveryLogField()

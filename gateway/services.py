@@ -17,11 +17,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from common.api.exceptions import error_body
 from common.timefmt import iso
 from gateway.exceptions import (
+    ApprovalExpired,
     GenerationForbidden,
     GenerationNotFound,
     GenerationStateError,
@@ -31,14 +33,17 @@ from gateway.inputs import GenerationInput
 from gateway.limits import inflight_check
 from gateway.models import TERMINAL, Generation, GenerationStatus, IdempotencyRecord
 from gateway.transitions import (
+    HOLD_EXPIRED_MESSAGE,
     LEASED,
+    generation_abandoned,
+    generation_approval_expire,
+    generation_approval_grant,
+    generation_approval_refuse,
     generation_await_approval,
-    generation_cancel_for_policy,
+    generation_cancel_by_brand,
     generation_deny,
     generation_fail,
     generation_queue,
-    generation_recheck,
-    generation_release,
     generation_requeue,
 )
 from ledger import services as ledger
@@ -183,55 +188,62 @@ def _locked_generation(*, generation_id: str, viewer: Party) -> Generation:
     return gen
 
 
-def _performer_decides(*, generation_id: str, performer: Party, verb: str, now: datetime) -> Generation:
-    """Lock a generation awaiting ``performer``'s approval and record who decided, when."""
+def _awaiting_performer(*, generation_id: str, performer: Party, verb: str) -> Generation:
+    """Lock a generation awaiting ``performer``'s answer (404 unseen, 403 not theirs, 409 not awaiting)."""
     gen = _locked_generation(generation_id=generation_id, viewer=performer)
     if performer.kind != PartyKind.PERFORMER or gen.performer_id != performer.id:
         raise GenerationForbidden(f"Only the performer {verb}s their generations.")
     if gen.status != GenerationStatus.AWAITING_APPROVAL:
         raise GenerationStateError(f"Cannot {verb} a generation that is {gen.status}.", status=gen.status)
-    gen.decided_by, gen.decided_at = performer, now
-    gen.save(update_fields=["decided_by", "decided_at"])
     return gen
+
+
+def _too_late(gen: Generation, verb: str) -> ApprovalExpired:
+    return ApprovalExpired(
+        f"Too late to {verb}: the approval window closed at {iso(gen.approval_expires_at)}; the generation "
+        "was cancelled and its quota released.",
+        status=gen.status, generation=gen.id, approval_expires_at=iso(gen.approval_expires_at))
 
 
 def generation_approve(*, generation_id: str, performer: Party, now: datetime | None = None) -> Generation:
     """The performer approves a script awaiting approval: queued for rendering, or
-    cancelled if the contract changed meanwhile and no longer allows it."""
+    cancelled if the contract changed meanwhile and no longer allows it. At or after
+    ``approval_expires_at``: cancelled ``approval_expired`` (committed), then
+    ApprovalExpired (409 ``approval_expired``)."""
     now = now or timezone.now()
     with transaction.atomic():
-        gen = _performer_decides(generation_id=generation_id, performer=performer, verb="approve", now=now)
-        # The contract may have changed while the script waited for approval.
-        decision = generation_recheck(generation=gen, now=now)
-        if decision.allowed:
-            generation_queue(generation=gen, now=now)
-        else:
-            generation_cancel_for_policy(generation=gen, decision=decision, now=now)
+        gen = _awaiting_performer(generation_id=generation_id, performer=performer, verb="approve")
+        in_time = generation_approval_grant(generation=gen, performer=performer, now=now)
+    if not in_time:
+        raise _too_late(gen, "approve")
     return gen
 
 
 def generation_reject(*, generation_id: str, performer: Party, reason: str = "",
                       now: datetime | None = None) -> Generation:
-    """The performer rejects a script awaiting approval: rejected, the hold voided."""
+    """The performer rejects a script awaiting approval: rejected, the hold voided. At or
+    after ``approval_expires_at``: cancelled ``approval_expired``, then ApprovalExpired."""
     now = now or timezone.now()
     with transaction.atomic():
-        gen = _performer_decides(generation_id=generation_id, performer=performer, verb="reject", now=now)
-        generation_release(generation=gen, status=GenerationStatus.REJECTED, code="rejected_by_performer",
-                           message=reason or "The performer rejected this script.", now=now)
+        gen = _awaiting_performer(generation_id=generation_id, performer=performer, verb="reject")
+        in_time = generation_approval_refuse(generation=gen, performer=performer, reason=reason, now=now)
+    if not in_time:
+        raise _too_late(gen, "reject")
     return gen
 
 
 def generation_cancel(*, generation_id: str, brand: Party, now: datetime | None = None) -> Generation:
-    """A brand withdraws a request that has not started rendering: cancelled, the hold voided."""
+    """A brand withdraws its request in any open status (queued, awaiting approval,
+    rendering, signing): cancelled, the hold voided; a render under way is fenced out and
+    its result discarded, nothing charged. A finished generation is 409 ``invalid_state``."""
     now = now or timezone.now()
     with transaction.atomic():
         gen = _locked_generation(generation_id=generation_id, viewer=brand)
         if brand.kind != PartyKind.BRAND:
             raise GenerationForbidden("Only the requesting brand cancels a generation.")
-        if gen.status not in (GenerationStatus.QUEUED, GenerationStatus.AWAITING_APPROVAL):
+        if gen.status in TERMINAL:
             raise GenerationStateError(f"Cannot cancel a generation that is {gen.status}.", status=gen.status)
-        generation_release(generation=gen, status=GenerationStatus.CANCELLED, code="cancelled_by_brand",
-                           message="The brand cancelled the request.", now=now)
+        generation_cancel_by_brand(generation=gen, now=now)
     return gen
 
 
@@ -255,46 +267,60 @@ def approvals_expire(*, now: datetime | None = None) -> int:
             gen = _locked_open(gen_id, GenerationStatus.AWAITING_APPROVAL)
             if gen is None:
                 continue
-            generation_release(generation=gen, status=GenerationStatus.CANCELLED, code="approval_expired",
-                               message="The performer did not answer before the approval window closed.",
-                               now=now)
+            generation_approval_expire(generation=gen, now=now)
             count += 1
     return count
+
+
+# A lease runs out at the queue's time limit; the queue kills a task a few seconds
+# later. The reconciler leaves that margin to a worker still finishing up.
+LEASE_GRACE = timedelta(seconds=10)
 
 
 def generations_reconcile(*, now: datetime | None = None, stale_after_s: int = 120) -> dict:
     """Repair what crashes leave behind; return ``{"failed": n, "requeued": n}``.
 
-    * A generation whose hold the ledger sweeper voided (expired) can no longer
-      be paid for: it fails (``hold_expired``).
-    * A queued generation whose task may have been lost (the process died
-      between commit and enqueue), or a leased one whose lease ran out, is
-      re-enqueued; duplicates are harmless because the task claims the
-      generation under a row lock.
+    * A generation whose hold was voided (the ledger sweeper) or is past its
+      ``expires_at`` can no longer be paid for: it fails (``hold_expired``).
+    * A leased generation whose lease ran out (plus ``LEASE_GRACE``) was abandoned
+      by its worker: the attempt is recorded ``worker_lost`` and the generation is
+      queued again — or fails, once ``DOPPEL_RENDER_MAX_ATTEMPTS`` are used.
+    * A queued generation whose task may have been lost (the process died between
+      commit and enqueue) is re-enqueued; duplicates are harmless because the task
+      claims the generation under a row lock.
     """
     now = now or timezone.now()
-    failed = 0
+    failed = requeued = 0
     open_statuses = [s for s in GenerationStatus.values if s not in TERMINAL]
-    voided = (Generation.objects.filter(status__in=open_statuses, hold__status=HoldStatus.VOIDED)
-              .values_list("id", flat=True)[:500])
-    for gen_id in voided:
+    voided_or_expired = Q(hold__status=HoldStatus.VOIDED) | Q(hold__status=HoldStatus.OPEN,
+                                                               hold__expires_at__lte=now)
+    unpayable = (Generation.objects.filter(voided_or_expired, status__in=open_statuses)
+                 .values_list("id", flat=True)[:500])
+    for gen_id in unpayable:
         with transaction.atomic():
             gen = _locked_open(gen_id)
             if gen is None:
                 continue
-            generation_fail(generation=gen, code="hold_expired",
-                            message="The quota hold expired before the render was delivered; nothing was charged.",
-                            now=now)
+            generation_fail(generation=gen, code="hold_expired", message=HOLD_EXPIRED_MESSAGE, now=now)
             failed += 1
+    abandoned = Generation.objects.filter(status__in=LEASED, lease_until__lt=now - LEASE_GRACE).values_list(
+        "id", flat=True)[:500]
+    for gen_id in abandoned:
+        with transaction.atomic():
+            gen = _locked_open(gen_id, *LEASED)
+            if gen is None or (gen.lease_until and gen.lease_until >= now - LEASE_GRACE):
+                continue  # finished or re-claimed meanwhile
+            generation_abandoned(generation=gen, now=now)
+        if gen.status == GenerationStatus.FAILED:
+            failed += 1
+        else:
+            requeued += 1
     stale = list(Generation.objects.filter(
         status=GenerationStatus.QUEUED, updated_at__lt=now - timedelta(seconds=stale_after_s),
     ).values_list("id", flat=True)[:500])
-    stale += list(Generation.objects.filter(
-        status__in=LEASED, lease_until__lt=now,
-    ).values_list("id", flat=True)[:500])
     for gen_id in stale:
         generation_requeue(generation_id=gen_id, now=now)
-    return {"failed": failed, "requeued": len(stale)}
+    return {"failed": failed, "requeued": requeued + len(stale)}
 
 
 def idempotency_purge(*, now: datetime | None = None) -> int:

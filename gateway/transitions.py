@@ -2,13 +2,37 @@
 
 ::
 
-    request ─┬─ deny ─────────────────────────────────────────────► denied
-             ├─ await approval ─┬─ (approved) queue ─► queued
-             │                  ├─ (rejected) release ────────────► rejected
-             │                  └─ (unanswered) release ──────────► cancelled
+    request ─┬─ deny ─────────────────────────────────────────────────► denied
+             ├─ await approval ─┬─ approve ─► queued
+             │                  ├─ reject ────────────────────────────► rejected
+             │                  └─ window closed (any answer, the sweeper) ─► cancelled (approval_expired)
              └─ queue ─► queued ─ claim ─► rendering ─ signing ─► signing ─ deliver ─► delivered
+                           ▲                    │
+                           └─ attempt ended ────┤ (timed out, worker lost) while attempts are left
+                                                └─ none left ─► failed (render_timeout | worker_lost)
 
-    any open status ─ release (fail, cancel_for_policy, …) ─► failed | rejected | cancelled
+    any open status ─ release (fail, cancel, cancel_for_policy, …) ─► failed | rejected | cancelled
+
+**Deadlines.** Every transition checks the deadline that governs it, at the
+moment it runs, under the row lock — not only the sweeper. A deadline is
+exclusive: a step at or after it is late (``deadline_passed``).
+
+* ``approval_expires_at`` — approve, reject, brand cancel, the sweeper: late is
+  cancelled ``approval_expired``, hold voided (approve and reject answer 409
+  ``approval_expired``).
+* the hold's ``expires_at`` — claim, signing, deliver, the reconciler: late is
+  failed ``hold_expired``, hold voided, nothing charged.
+* the contract's validity — claim, approve, deliver (the policy re-check): late
+  is cancelled ``policy_changed``.
+* the lease (``lease_until``) — claim, the reconciler, every fenced step: the
+  attempt is over (``worker_lost``; ``Fenced`` for the stale worker).
+
+**Attempts.** A generation gets ``DOPPEL_RENDER_MAX_ATTEMPTS`` claims. An attempt
+that ends without a result — interrupted at the queue's time limit
+(``render_timeout``, recorded by the pipeline as it happens) or abandoned by its
+worker (``worker_lost``: killed, out of memory, crashed; seen when the lease ran
+out) — is recorded in ``attempt_failures``; the generation is queued again while
+attempts are left, else it fails with the last attempt's code.
 
 Each function sets the status together with what goes with it (failure code and
 message, timestamps, the worker lease), voids or posts the ledger hold, and emits
@@ -29,12 +53,15 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 
+from common.timefmt import iso
+from gateway.exceptions import HoldExpired
 from gateway.inputs import GenerationInput
 from gateway.models import TERMINAL, Generation, GenerationStatus, WebhookEvent
 from gateway.queue import enqueue
 from gateway.webhooks import event_emit
 from ledger import services as ledger
 from rights import policy
+from rights.models import Party
 from rights.selectors import contract_policy_terms
 
 log = logging.getLogger(__name__)
@@ -52,6 +79,9 @@ RELEASED = frozenset({GenerationStatus.FAILED, GenerationStatus.REJECTED, Genera
 LEASED = (GenerationStatus.RENDERING, GenerationStatus.SIGNING)
 # Progress runs 0 … 0.9 while rendering (the pipeline's scale), then signs, then 1 when delivered.
 SIGNING_PROGRESS = 0.92
+#: Failure codes of an attempt that ended without a result.
+RENDER_TIMEOUT = "render_timeout"
+WORKER_LOST = "worker_lost"
 
 
 class Fenced(Exception):
@@ -70,6 +100,19 @@ def _enter(generation: Generation, status: GenerationStatus, now: datetime, *fie
     event = WEBHOOK_EVENTS.get(status)
     if event:
         event_emit(generation=generation, event=event)
+
+
+def deadline_passed(deadline: datetime | None, now: datetime) -> bool:
+    """Whether ``now`` is at or after ``deadline`` (None: no deadline). Deadlines are
+    exclusive everywhere, as in the sweepers (``expires_at <= now`` is expired)."""
+    return deadline is not None and now >= deadline
+
+
+def _hold_expired(generation: Generation, now: datetime) -> bool:
+    return generation.hold_id is not None and deadline_passed(generation.hold.expires_at, now)
+
+
+HOLD_EXPIRED_MESSAGE = HoldExpired.default_message
 
 
 def _reasons(decision: policy.Decision) -> str:
@@ -122,6 +165,55 @@ def _render_enqueue(generation_id: str) -> None:
             group="render")
 
 
+# --- the performer's answer ------------------------------------------------------------------
+
+
+def generation_approval_expire(*, generation: Generation, now: datetime) -> None:
+    """The approval window closed unanswered (or answered too late): ``cancelled`` with
+    code ``approval_expired``, the hold voided."""
+    generation_release(
+        generation=generation, status=GenerationStatus.CANCELLED, code="approval_expired",
+        message=f"The performer did not answer before the approval window closed "
+                f"({iso(generation.approval_expires_at)}); nothing was rendered or charged.", now=now)
+
+
+def _answer_in_time(generation: Generation, performer: Party, now: datetime) -> bool:
+    """Before ``approval_expires_at``: record who answered, when; at or after it: expire."""
+    if deadline_passed(generation.approval_expires_at, now):
+        generation_approval_expire(generation=generation, now=now)
+        return False
+    generation.decided_by, generation.decided_at = performer, now
+    generation.save(update_fields=["decided_by", "decided_at"])
+    return True
+
+
+def generation_approval_grant(*, generation: Generation, performer: Party, now: datetime) -> bool:
+    """The performer approves a generation ``awaiting_approval``: ``queued`` — or
+    ``cancelled`` (``policy_changed``) if the contract changed meanwhile and no longer
+    allows it. At or after ``approval_expires_at`` it is cancelled ``approval_expired``
+    instead and this returns False (the caller answers 409 once that commits)."""
+    if not _answer_in_time(generation, performer, now):
+        return False
+    # The contract may have changed while the script waited for approval.
+    decision = generation_recheck(generation=generation, now=now)
+    if decision.allowed:
+        generation_queue(generation=generation, now=now)
+    else:
+        generation_cancel_for_policy(generation=generation, decision=decision, now=now)
+    return True
+
+
+def generation_approval_refuse(*, generation: Generation, performer: Party, reason: str, now: datetime) -> bool:
+    """The performer rejects a generation ``awaiting_approval``: ``rejected``, the hold
+    voided. At or after ``approval_expires_at`` it is cancelled ``approval_expired``
+    instead and this returns False."""
+    if not _answer_in_time(generation, performer, now):
+        return False
+    generation_release(generation=generation, status=GenerationStatus.REJECTED, code="rejected_by_performer",
+                       message=reason or "The performer rejected this script.", now=now)
+    return True
+
+
 # --- the end of a generation that is not delivered -----------------------------------------
 
 
@@ -151,6 +243,21 @@ def generation_fail(*, generation: Generation, code: str, message: str, now: dat
     _release(generation=generation, status=GenerationStatus.FAILED, code=code, message=message, now=now)
 
 
+def generation_cancel_by_brand(*, generation: Generation, now: datetime) -> None:
+    """The brand withdraws its request, in any open status: ``cancelled``, the hold voided,
+    the worker lease dropped — a render under way is fenced out at its next step
+    (progress, signing, deliver) and its result discarded: nothing is charged. A request
+    whose approval window already closed is cancelled ``approval_expired``."""
+    if generation.status in TERMINAL:
+        raise ValueError(f"{generation.id} is already {generation.status}.")
+    if generation.status == GenerationStatus.AWAITING_APPROVAL and deadline_passed(
+            generation.approval_expires_at, now):
+        generation_approval_expire(generation=generation, now=now)
+        return
+    generation_release(generation=generation, status=GenerationStatus.CANCELLED, code="cancelled_by_brand",
+                       message="The brand cancelled the request; nothing was charged.", now=now)
+
+
 def generation_cancel_for_policy(*, generation: Generation, decision: policy.Decision, now: datetime) -> None:
     """The contract no longer allows this generation (a strike, a termination, an expiry):
     ``cancelled`` with code ``policy_changed``, the decision recorded, the hold voided."""
@@ -164,20 +271,34 @@ def generation_cancel_for_policy(*, generation: Generation, decision: policy.Dec
 
 def generation_claim(*, generation_id: str, worker: str, lease_s: int, now: datetime) -> Generation | None:
     """Take a generation for rendering, under its row lock: re-check the policy (a
-    revocation takes effect mid-flight), move to ``rendering``, lease it to ``worker``
-    for ``lease_s`` seconds and count the attempt.
+    revocation takes effect mid-flight) and the hold's deadline, move to ``rendering``,
+    lease it to ``worker`` for ``lease_s`` seconds and count the attempt.
+
+    A leased row whose lease ran out was abandoned by its worker: that attempt is
+    recorded as ``worker_lost``. With ``DOPPEL_RENDER_MAX_ATTEMPTS`` attempts used the
+    generation fails (the last attempt's code) instead of rendering again; with its
+    hold expired it fails ``hold_expired``.
 
     Returns the claimed row, whose ``attempts`` is the fencing token of the later
     steps; None when there is nothing to do: no such generation, finished, awaiting
-    approval, leased by a live worker, or just cancelled for policy.
+    approval, leased by a live worker, or just ended here (failed or cancelled).
     """
     with transaction.atomic():
-        gen = (Generation.objects.select_for_update(of=("self",)).select_related("contract")
+        gen = (Generation.objects.select_for_update(of=("self",)).select_related("contract", "hold")
                .filter(id=generation_id).first())
         if gen is None or gen.status in TERMINAL or gen.status == GenerationStatus.AWAITING_APPROVAL:
             return None
-        if gen.status in LEASED and gen.lease_until and gen.lease_until > now:
-            log.info("generation %s is leased by %s until %s; skipping", gen.id, gen.worker, gen.lease_until)
+        if gen.status in LEASED:
+            if gen.lease_until and gen.lease_until > now:
+                log.info("generation %s is leased by %s until %s; skipping", gen.id, gen.worker, gen.lease_until)
+                return None
+            _note_attempt_failure(gen, WORKER_LOST, now)  # it never reported back
+            gen.save(update_fields=["attempt_failures"])
+        if _attempts_exhausted(gen):
+            _fail_attempts_exhausted(gen, now)
+            return None
+        if _hold_expired(gen, now):
+            generation_fail(generation=gen, code="hold_expired", message=HOLD_EXPIRED_MESSAGE, now=now)
             return None
         decision = generation_recheck(generation=gen, now=now)
         if not decision.allowed:
@@ -193,6 +314,61 @@ def generation_claim(*, generation_id: str, worker: str, lease_s: int, now: date
     return gen
 
 
+# --- attempts that end without a result ------------------------------------------------------
+
+
+def _note_attempt_failure(gen: Generation, code: str, now: datetime) -> None:
+    gen.attempt_failures = [*gen.attempt_failures, {"attempt": gen.attempts, "code": code, "at": iso(now)}]
+
+
+def _attempts_exhausted(gen: Generation) -> bool:
+    return gen.attempts >= settings.DOPPEL_RENDER_MAX_ATTEMPTS
+
+
+def _fail_attempts_exhausted(gen: Generation, now: datetime) -> None:
+    code = gen.attempt_failures[-1]["code"] if gen.attempt_failures else WORKER_LOST
+    history = ", ".join(f"{f['attempt']}: {f['code']}" for f in gen.attempt_failures)
+    if code == RENDER_TIMEOUT:
+        why = f"The render did not finish within its time limit ({settings.Q_CLUSTER['timeout']} s per attempt)"
+    else:
+        why = "The render worker stopped without reporting back (killed, out of memory or crashed)"
+    _release(generation=gen, status=GenerationStatus.FAILED, code=code,
+             message=f"{why}; {gen.attempts} attempt(s) used of {settings.DOPPEL_RENDER_MAX_ATTEMPTS} "
+                     f"({history or 'none recorded'}). Nothing was charged.",
+             now=now, fields=("attempt_failures",))
+
+
+def _attempt_ended(gen: Generation, code: str, now: datetime) -> None:
+    """The attempt in progress ended without a result: record it, then queue the
+    generation again if attempts are left, else fail it."""
+    _note_attempt_failure(gen, code, now)
+    if _attempts_exhausted(gen):
+        _fail_attempts_exhausted(gen, now)
+        return
+    gen.lease_until = None
+    gen.progress = 0.0
+    _enter(gen, GenerationStatus.QUEUED, now, "attempt_failures", "lease_until", "progress")
+    _render_enqueue(gen.id)
+
+
+def generation_attempt_timed_out(*, generation_id: str, token: int, now: datetime) -> str:
+    """Attempt ``token`` was interrupted at the queue's time limit (``DOPPEL_Q_TIMEOUT``):
+    record ``render_timeout``; queue again or, with no attempts left, fail. Returns the
+    new status; raises Fenced if another attempt owns the row."""
+    with transaction.atomic():
+        gen = generation_lock_fenced(generation_id=generation_id, token=token)
+        _attempt_ended(gen, RENDER_TIMEOUT, now)
+    return gen.status
+
+
+def generation_abandoned(*, generation: Generation, now: datetime) -> None:
+    """A leased generation (locked by the caller) whose lease ran out: its worker is gone.
+    Record ``worker_lost``; queue again or, with no attempts left, fail."""
+    if generation.status not in LEASED:
+        raise ValueError(f"{generation.id} is {generation.status}, not leased.")
+    _attempt_ended(generation, WORKER_LOST, now)
+
+
 def _fenced_update(generation_id: str, token: int, **fields) -> None:
     updated = Generation.objects.filter(id=generation_id, attempts=token, status__in=LEASED).update(**fields)
     if not updated:
@@ -205,15 +381,21 @@ def generation_progress(*, generation_id: str, token: int, progress: float, now:
 
 
 def generation_signing(*, generation_id: str, token: int, now: datetime) -> None:
-    """The render is done: ``rendering`` → ``signing``; raises Fenced if the attempt lost its lease."""
-    _fenced_update(generation_id, token, status=GenerationStatus.SIGNING, progress=SIGNING_PROGRESS,
-                   updated_at=now)
+    """The render is done: ``rendering`` → ``signing``. Raises Fenced if the attempt lost
+    its lease, HoldExpired (writing nothing) if the hold's deadline passed."""
+    with transaction.atomic():
+        gen = generation_lock_fenced(generation_id=generation_id, token=token)
+        if _hold_expired(gen, now):
+            raise HoldExpired(HOLD_EXPIRED_MESSAGE)
+        gen.progress = SIGNING_PROGRESS
+        _enter(gen, GenerationStatus.SIGNING, now, "progress")
 
 
 def generation_lock_fenced(*, generation_id: str, token: int) -> Generation:
     """Lock the row (in the caller's transaction) if attempt ``token`` still owns it
     (rendering or signing); raise Fenced otherwise."""
-    gen = Generation.objects.select_for_update(of=("self",)).select_related("contract").get(id=generation_id)
+    gen = (Generation.objects.select_for_update(of=("self",)).select_related("contract", "hold")
+           .get(id=generation_id))
     if gen.attempts != token or gen.status not in LEASED:
         raise Fenced(generation_id)
     return gen
@@ -228,10 +410,14 @@ def generation_deliver(*, generation_id: str, token: int, asset_path: str, sha25
 
     ``asset_path`` is the file's name under the assets folder, ``size`` its bytes,
     ``duration_s`` the clip's seconds, ``timings`` the render's stage seconds.
-    Returns the decision; raises Fenced (writing nothing) if the attempt lost its lease.
+    Returns the decision; raises Fenced (writing nothing) if the attempt lost its lease,
+    HoldExpired (writing nothing; the pipeline then fails it ``hold_expired``) if the
+    hold's deadline passed: a late delivery is never charged.
     """
     with transaction.atomic():
         gen = generation_lock_fenced(generation_id=generation_id, token=token)
+        if _hold_expired(gen, now):
+            raise HoldExpired(HOLD_EXPIRED_MESSAGE)
         # Atomically with the charge: a suspension or termination during the render
         # cancels the job and voids the hold.
         decision = generation_recheck(generation=gen, now=now)

@@ -24,6 +24,7 @@ from common.api.schema import ERRORS, paginated
 from common.api.serializers import PageQuerySerializer, ReasonInSerializer
 from common.errors import NotFound
 from gateway import limits, selectors, services, webhooks
+from gateway.models import RateBucket
 from gateway.pipeline import assets_dir
 from gateway.serializers import (
     GenerationAcceptedOutSerializer,
@@ -65,7 +66,7 @@ class GenerationListCreateApi(APIView):
     )
     @roles(PartyKind.BRAND)
     def post(self, request):
-        limits.rate_limit_hit(brand=request.user)
+        limits.rate_limit_hit(party=request.user, bucket=RateBucket.GENERATIONS)
         key = idempotency_key_header(request)
         ser = GenerationCreateInSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
@@ -178,14 +179,20 @@ class VerifyApi(APIView):
         responses={200: VerifyReportOutSerializer, **ERRORS},
         description="Check a clip or frame (MP4, MOV, WebM, JPEG, PNG): its C2PA Content Credentials, "
                     "the invisible watermark, and the generation it identifies — also when the manifest "
-                    "was stripped.",
+                    "was stripped. Verification costs CPU seconds: each caller (all its keys together) may "
+                    "ask `DOPPEL_VERIFY_RATE_LIMIT_PER_MINUTE` times a minute, and at most "
+                    "`DOPPEL_VERIFY_MAX_CONCURRENT` verifications run at once on the service; beyond either, "
+                    "429 `rate_limited` with `Retry-After`.",
     )
     @roles(*ANY_PARTY)
     def post(self, request):
+        # Counted before the upload is parsed: a refused request costs no decoding.
+        limits.rate_limit_hit(party=request.user, bucket=RateBucket.VERIFY)
         upload = single_upload(request, field="file", limit=settings.DOPPEL_MAX_UPLOAD_BYTES, noun="file")
         try:
-            report = verify_file(data=upload.read(), filename=upload.name,
-                                 resolve_payload=lambda p: selectors.generation_by_payload(payload=p))
+            with limits.verify_slot():
+                report = verify_file(data=upload.read(), filename=upload.name,
+                                     resolve_payload=lambda p: selectors.generation_by_payload(payload=p))
         except MediaError as exc:
             status = MEDIA_ERROR_STATUS.get(exc.code, 400)
             return Response(error_body(exc.code, f"The file cannot be verified: {exc}",

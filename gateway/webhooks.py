@@ -8,20 +8,24 @@ ones are picked up by the sweeper with exponential backoff
 Signature (documented in the README): header
 ``Doppel-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>``.
 Receivers recompute it over the raw body and reject timestamps older than
-five minutes (replay protection).
+five minutes (replay protection). The secret is shown once, at registration,
+and stored sealed (``gateway.secretbox``).
+
+Where a delivery may go (``gateway.egress``): only globally routable addresses,
+checked at registration on every address the host resolves to, and again at
+each delivery on the address the connection is pinned to; redirects are never
+followed; the log records the status code and a generic error class only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
+import logging
 import secrets
 import socket
 import time
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -30,9 +34,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.errors import InvalidRequest
+from gateway import egress
 from gateway.models import DeliveryStatus, Generation, WebhookDelivery, WebhookEndpoint
 from gateway.queue import enqueue
+from gateway.secretbox import SecretUnreadable
 from rights.models import Party
+
+log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "Doppel-Signature"
 TOLERANCE_S = 300
@@ -62,24 +70,32 @@ def verify_signature(*, secret: str, body: bytes, header: str, now: int | None =
 
 
 def _check_url(url: str) -> None:
+    """400 unless ``url`` is http(s), without credentials, with a port in 1-65535, and
+    every address its host resolves to is one webhooks may reach (``egress.address_allowed``;
+    loopback too when ``DOPPEL_WEBHOOK_ALLOW_PRIVATE``)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequest(fields={"url": ["Must be an http(s) URL with a host."]})
     if parts.username or parts.password:
         raise InvalidRequest(fields={"url": ["Credentials in the URL are not allowed."]})
-    if settings.DOPPEL_WEBHOOK_ALLOW_PRIVATE:
-        return
+    port = egress.url_port(url)
+    if port is None:
+        raise InvalidRequest(fields={"url": ["The port must be between 1 and 65535."]})
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-    except socket.gaierror:
+        addresses = egress.resolve(parts.hostname, port)
+    except (socket.gaierror, UnicodeError, ValueError):
         raise InvalidRequest(fields={"url": ["The host does not resolve."]}) from None
-    for info in infos:
-        addr = ipaddress.ip_address(info[4][0])
-        if addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_reserved or addr.is_multicast:
-            raise InvalidRequest(fields={"url": ["Private, loopback and link-local addresses are refused."]})
+    allow_loopback = settings.DOPPEL_WEBHOOK_ALLOW_PRIVATE
+    if not addresses or not all(egress.address_allowed(a, allow_loopback=allow_loopback) for a in addresses):
+        raise InvalidRequest(fields={"url": [
+            "The host resolves to an address that is not globally routable (private, loopback, link-local, "
+            "shared/CGNAT, reserved, multicast, or a tunnel/translation form of one); webhooks are refused there."]})
 
 
 def endpoint_create(*, brand: Party, url: str, events: list[str]) -> WebhookEndpoint:
+    """Register ``url`` for ``events`` (empty: all). The returned endpoint's ``secret`` is
+    the clear signing secret, to show once; the row stores it sealed. 400 for a URL
+    webhooks may not reach, or beyond 10 active endpoints."""
     _check_url(url)
     if WebhookEndpoint.objects.filter(brand=brand, active=True).count() >= 10:
         raise InvalidRequest(fields={"url": ["At most 10 active webhook endpoints per brand."]})
@@ -151,30 +167,28 @@ def delivery_attempt(*, delivery_id: str, now: datetime | None = None) -> str:
         delivery.save(update_fields=["attempts", "next_attempt_at"])
     endpoint = delivery.endpoint
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
-    timestamp = int(time.time())
-    req = urllib.request.Request(endpoint.url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "User-Agent": "Doppel-Webhooks/1",
-        SIGNATURE_HEADER: sign(secret=endpoint.secret, body=body, timestamp=timestamp),
-        "Doppel-Event": delivery.event, "Doppel-Delivery": delivery.id,
-    })
     started = time.monotonic()
-    status_code, error = None, ""
     try:
-        with urllib.request.urlopen(req, timeout=settings.DOPPEL_WEBHOOK_TIMEOUT_S) as resp:  # noqa: S310
-            status_code = resp.status
-    except urllib.error.HTTPError as exc:
-        status_code, error = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        error = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+        secret = endpoint.secret
+    except SecretUnreadable:
+        log.error("webhook endpoint %s: the signing secret does not decrypt (key changed?)", endpoint.id)
+        outcome = egress.Outcome(None, "secret_unreadable")
+    else:
+        outcome = egress.post(url=endpoint.url, body=body, headers={
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(secret=secret, body=body, timestamp=int(time.time())),
+            "Doppel-Event": delivery.event, "Doppel-Delivery": delivery.id,
+        }, timeout_s=settings.DOPPEL_WEBHOOK_TIMEOUT_S, allow_loopback=settings.DOPPEL_WEBHOOK_ALLOW_PRIVATE)
     elapsed_ms = round((time.monotonic() - started) * 1000, 1)
-    ok = status_code is not None and 200 <= status_code < 300
     now = now or timezone.now()
     with transaction.atomic():
         delivery = WebhookDelivery.objects.select_for_update().get(id=delivery_id)
+        # Only the status code and a generic error class: never an exception text or a body.
         delivery.log = [*delivery.log, {"at": now.isoformat(), "attempt": delivery.attempts,
-                                        "status_code": status_code, "error": error[:300], "ms": elapsed_ms}]
-        delivery.last_status_code, delivery.last_error = status_code, error[:1000]
-        if ok:
+                                        "status_code": outcome.status_code, "error": outcome.error,
+                                        "ms": elapsed_ms}]
+        delivery.last_status_code, delivery.last_error = outcome.status_code, outcome.error
+        if outcome.ok:
             delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED, now
         elif delivery.attempts >= settings.DOPPEL_WEBHOOK_MAX_ATTEMPTS:
             delivery.status = DeliveryStatus.FAILED
