@@ -317,7 +317,7 @@ def _fold(text: str) -> tuple[bytes, str | None, bytes]:
     if text.isascii():
         raw = text.encode("ascii")
     else:
-        if _BEFORE_NFKD_CHARS is not None and _BEFORE_NFKD_CHARS.search(text):
+        if any(char in text for char in _BEFORE_NFKD):  # 18 substring searches: faster than a regex
             text = _BEFORE_NFKD_CHARS.sub(lambda m: _BEFORE_NFKD[m.group()], text)
         nfkd = unicodedata.normalize("NFKD", text)
         parts = _CJK_SPLIT.split(nfkd)
@@ -467,13 +467,14 @@ class _Vocabulary:
         ) - _COMMON_WORDS - self.forms.keys()
         # Words split into short pieces by spaces ("ca si no", "v ia gra"): a piece of one
         # to three letters that starts a strong form (not an everyday word, not a lone
-        # vowel) starts a walk that glues the following pieces while they still spell the
+        # vowel, not a number, not a term itself) starts a walk that glues the following pieces while they still spell the
         # start of a strong form.
         self.strong_prefixes = frozenset(
             f[:i] for f in self.strong_forms if len(f) >= 4 for i in range(1, len(f))
         )
         self.chain_starts = frozenset(
-            p for p in self.strong_prefixes if len(p) <= 3 and p not in b"aeiouy"
+            p for p in self.strong_prefixes
+            if len(p) <= 3 and p not in b"aeiouy" and not p.isdigit() and p not in self.forms
         ) - _COMMON_WORDS
         self.suffix_lengths = tuple(sorted({len(f) for f in self.suffixes}))
         self.prefix_lengths = tuple(sorted({len(f) for f in self.prefixes}))
@@ -705,8 +706,21 @@ def _inside(run: bytes) -> set[bytes]:
     return found
 
 
-_SPLIT_WORD = re.compile(rb"[A-Za-z0-9@$!|]+(?:[-._]+[A-Za-z0-9@$!|]+)+")
-_SEPARATORS = re.compile(rb"[-._]+")
+# Words split by hyphens, dots or underscores ("ca-si-no", "c.a.s.i.n.o", "via_gra"):
+# whitespace-separated chunks of the ASCII view with a separator inside, cut into pieces.
+_CHUNK_EDGES = b"\"'()[]{}<>,;:?*#%&+=/\\~^"
+
+
+def _split_words(raw: bytes) -> list[list[bytes]]:
+    out = []
+    for chunk in raw.split():
+        if b"-" not in chunk and b"." not in chunk and b"_" not in chunk:
+            continue
+        chunk = chunk.strip(_CHUNK_EDGES).strip(b".-_")
+        pieces = [p for p in chunk.replace(b".", b"-").replace(b"_", b"-").split(b"-") if p]
+        if len(pieces) > 1:
+            out.append([p.lower().strip(_CHUNK_EDGES) for p in pieces])
+    return out
 
 
 def _glued(pieces: list[bytes]) -> set[bytes]:
@@ -810,22 +824,27 @@ def screen(script: str, categories: frozenset[str] | Iterable[str]) -> list[Hit]
                     i = words.index(fragment, i + 1)
                 except ValueError:
                     break
-    if b"-" in raw or b"." in raw or b"_" in raw:
-        for chain in _SPLIT_WORD.findall(raw):
-            extra |= _glued(_SEPARATORS.split(chain.lower()))
+    if b"-" in raw or b"_" in raw or (b"." in raw and raw.count(b".") > raw.count(b". ") + raw.endswith(b".")):
+        for pieces in _split_words(raw):
+            extra |= _glued(pieces)
     starts = tokens & _V.chain_starts
     if starts:
         strong, prefixes = _V.strong_keys, _V.strong_prefixes
         size = len(words)
-        for i, word in enumerate(words):
-            if word in starts:
-                glued = word
+        for start in starts:
+            i = words.index(start)
+            while True:
+                glued = start
                 for j in range(i + 1, min(size, i + 7)):
                     glued += words[j]
                     if glued in strong:
                         extra.add(glued)
                     if glued not in prefixes:
                         break
+                try:
+                    i = words.index(start, i + 1)
+                except ValueError:
+                    break
     if extra:
         tokens = plain | extra
 

@@ -170,11 +170,14 @@ def synthesize(
         rate = engine.sample_rate
     else:
         engine = _espeak()
-        voices = available_voices()
+        espeak_voices = {
+            code: next((v.engine_voice for v in options if v.engine == "espeak"), None)
+            for code, options in available_voices().items()
+        }
         switches = [
-            (start, end, voices[language][0].engine_voice)
+            (start, end, espeak_voices[language])
             for start, end, language in prepared.switches()
-            if voices.get(language) and voices[language][0].engine == "espeak"
+            if espeak_voices.get(language)
         ]
         samples, phones, words = engine.synthesize(
             text=text, identifier=voice.engine_voice, lead_in_s=LEAD_IN_S, switches=switches

@@ -18,7 +18,7 @@ States and its territories, the Philippines, Micronesia, the Marshall Islands, P
 where it is month-day-year; with no territory, English (the American piper voice) is read
 month first and every other language day first. A reading whose month would be above 12
 is swapped when the other reading is a real date; a date that is no real date either way
-is left as numbers.
+is read as three numbers.
 """
 
 from __future__ import annotations
@@ -419,7 +419,9 @@ def _replacement(match: regex.Match, language: str, territory: str | None, month
             if len(group("dy")) == 2:
                 year += 2000 if year < 70 else 1900
             read = _read_date(int(group("da")), int(group("db")), year, month_first=month_first)
-            return _date_words(year, read[0], read[1], language) if read else None
+            if read is None:  # no real date either way: the numbers, as numbers
+                return f"{_cardinal(int(group('da')), language)} {_cardinal(int(group('db')), language)} {_year(year, language)}"
+            return _date_words(year, read[0], read[1], language)
         if kind == "time":
             return _time_words(int(group("th")), int(group("tm")), language, group("tsuf"))
         if kind == "time_h":  # French "8h", "8h30"
