@@ -190,10 +190,11 @@ def evaluate(
 
     hits = []
     if terms.banned_categories:
-        texts = [request.script]
-        if request.spoken is not None and request.spoken != request.script:
-            texts.append(request.spoken)
-        hits = screening.screen_all(texts, terms.banned_categories)
+        spoken = request.spoken
+        if spoken is None or spoken == request.script:
+            hits = screening.screen(request.script, terms.banned_categories)
+        else:
+            hits = screening.screen_all((request.script, spoken), terms.banned_categories)
     if hits:
         add(Check(
             "script_category_banned", False,

@@ -92,7 +92,6 @@ from __future__ import annotations
 import codecs
 import json
 import operator
-import os
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -711,12 +710,33 @@ def _inside(run: bytes) -> set[bytes]:
 _CHUNK_EDGES = b"\"'()[]{}<>,;:?*#%&+=/\\~^"
 
 
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@$!|")
+_SPACE_BYTES = frozenset(b" \t\n\r\x0b\x0c")
+
+
 def _split_words(raw: bytes) -> list[list[bytes]]:
+    """The pieces of each whitespace-separated chunk that has a hyphen, dot or underscore
+    between two letters or digits. Finds separators with bytes.find (memchr) rather than
+    looking at every chunk: a typical script has a handful of them, at sentence ends."""
+    spans: set[tuple[int, int]] = set()
+    last = len(raw) - 1
+    for separator in b"-._":
+        i = raw.find(separator, 1)
+        while 0 < i < last:
+            if raw[i - 1] in _WORD_BYTES and raw[i + 1] in _WORD_BYTES:
+                a = i
+                while a > 0 and raw[a - 1] not in _SPACE_BYTES:
+                    a -= 1
+                b = i
+                while b <= last and raw[b] not in _SPACE_BYTES:
+                    b += 1
+                spans.add((a, b))
+                i = raw.find(separator, b)
+            else:
+                i = raw.find(separator, i + 1)
     out = []
-    for chunk in raw.split():
-        if b"-" not in chunk and b"." not in chunk and b"_" not in chunk:
-            continue
-        chunk = chunk.strip(_CHUNK_EDGES).strip(b".-_")
+    for a, b in sorted(spans):
+        chunk = raw[a:b].strip(_CHUNK_EDGES).rstrip(b"!").strip(b".-_")
         pieces = [p for p in chunk.replace(b".", b"-").replace(b"_", b"-").split(b"-") if p]
         if len(pieces) > 1:
             out.append([p.lower().strip(_CHUNK_EDGES) for p in pieces])
@@ -739,24 +759,54 @@ def _glued(pieces: list[bytes]) -> set[bytes]:
     return found
 
 
-_SENTENCE_BREAK = re.compile(r"[.!?。！？\n]")
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the common start of ``a`` and ``b`` (binary search on slices: C speed)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    low, high = 0, min(len(a), len(b), limit)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[len(a) - middle:] == b[len(b) - middle:]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+# Words of context kept on each side of a change: longer than any vocabulary phrase.
+_WINDOW_WORDS = 6
 
 
 def _changed_window(base: str, other: str) -> str:
-    """The sentences of ``other`` that differ from ``base`` (common start and end cut off,
-    widened to sentence breaks and one more word), so a second reading costs only what
-    it changed."""
+    """The part of ``other`` that differs from ``base`` (common start and end cut off),
+    with ``_WINDOW_WORDS`` words of context on each side, so a phrase that spans the change
+    is still found and a second reading costs only what it changed."""
     if base == other:
         return ""
-    start = len(os.path.commonprefix([base, other]))
-    tail = len(os.path.commonprefix([base[start:][::-1], other[start:][::-1]]))
-    end = len(other) - tail
-    breaks = [m.start() for m in _SENTENCE_BREAK.finditer(other)]
-    left = max((b for b in breaks if b < start), default=-1)
-    right = min((b for b in breaks if b >= end), default=len(other))
-    left = other.rfind(" ", 0, max(left, 0)) if left > 0 else 0
-    right = other.find(" ", min(right + 2, len(other)))
-    return other[max(left, 0): right if right >= 0 else len(other)]
+    start = _common_prefix(base, other)
+    end = len(other) - _common_suffix(base, other, min(len(base), len(other)) - start)
+    left = start
+    for _ in range(_WINDOW_WORDS):
+        left = other.rfind(" ", 0, left)
+        if left <= 0:
+            left = 0
+            break
+    right = end
+    for _ in range(_WINDOW_WORDS):
+        right = other.find(" ", right + 1)
+        if right < 0:
+            right = len(other)
+            break
+    return other[left:right]
 
 
 def screen_all(texts: Iterable[str], categories: frozenset[str] | Iterable[str]) -> list[Hit]:
@@ -764,7 +814,7 @@ def screen_all(texts: Iterable[str], categories: frozenset[str] | Iterable[str])
 
     The first text is what the brand wrote; the others are other readings of it (what the
     voice will say: numbers and abbreviations written out), screened where they differ
-    from the first (whole sentences around each change). A category is reported when any
+    from the first (with six words of context on each side of the changes). A category is reported when any
     reading promotes it, with the terms of every reading that showed it; sorted by category.
     """
     wanted = categories if isinstance(categories, (frozenset, set)) else frozenset(categories)
@@ -825,7 +875,7 @@ def screen(script: str, categories: frozenset[str] | Iterable[str]) -> list[Hit]
                 except ValueError:
                     break
     if b"-" in raw or b"_" in raw or (b"." in raw and raw.count(b".") > raw.count(b". ") + raw.endswith(b".")):
-        for pieces in _split_words(raw):
+        for pieces in _split_words(raw):  # noqa: SIM102 - the test above is the cheap filter
             extra |= _glued(pieces)
     starts = tokens & _V.chain_starts
     if starts:
