@@ -9,6 +9,8 @@ word ran off the caption frame; ".." was accepted and failed in the worker.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import ImageFont
 
 import renderer
@@ -199,3 +201,17 @@ def test_one_preparation_for_every_engine():
     for voice in ("joe", "espeak:en-us"):
         speech = synthesize(script=script, voice=resolve_voice(language="en", voice=voice))
         assert speech.text == piper.spoken and speech.shown == script
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=200), language=st.sampled_from(["en", "de", "es", "fr", "he", "ru", "zh", "ar"]))
+def test_any_text_is_prepared_and_the_pieces_cover_it(text, language):
+    try:
+        prepared = prepare_script(text, language)
+    except ScriptError:
+        return  # over-long after cleaning is the only refusal here
+    shown = spoken = 0
+    for piece in prepared.pieces:
+        assert (piece.shown_start, piece.spoken_start) == (shown, spoken)
+        shown, spoken = piece.shown_end, piece.spoken_end
+    assert (shown, spoken) == (len(prepared.shown), len(prepared.spoken))
