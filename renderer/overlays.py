@@ -41,6 +41,9 @@ _PREFERRED_FONTS = (  # bold sans first; CJK families after
     "wqy-microhei.ttc",
 )
 CJK_FONT_PACKAGE = "fonts-wqy-zenhei"  # the Debian package that gives CJK captions
+# Fonts whose cmap claims every code point but draw a placeholder box for each (Apple's
+# Last Resort, shipped by matplotlib): with them "every glyph is covered" means tofu.
+_PLACEHOLDER_FONTS = ("lastresort",)
 
 _coverage_lock = threading.Lock()
 _coverage: dict[str, frozenset[int]] = {}
@@ -68,6 +71,8 @@ def font_candidates() -> list[Path]:
     rank = {name.lower(): i for i, name in enumerate(_PREFERRED_FONTS)}
     unique: dict[str, Path] = {}
     for path in found:
+        if any(marker in path.name.lower() for marker in _PLACEHOLDER_FONTS):
+            continue
         unique.setdefault(path.name.lower(), path)
     return sorted(unique.values(), key=lambda p: (rank.get(p.name.lower(), len(rank)), p.name))
 
@@ -218,6 +223,30 @@ def caption_font(text: str) -> tuple[Path | None, str]:
 
 
 def _token_times(tokens: list[Token], speech: Speech) -> list[tuple[float, float]]:
+    return _share_word_time(tokens, _word_times(tokens, speech))
+
+
+def _share_word_time(
+    tokens: list[Token], times: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """Pieces of one broken word share its time in proportion to their length."""
+    out = list(times)
+    i = 0
+    while i < len(tokens):
+        j = i + 1
+        while j < len(tokens) and (tokens[j].start, tokens[j].end) == (tokens[i].start, tokens[i].end):
+            j += 1
+        if j - i > 1:
+            t0, t1 = times[i]
+            lengths = np.cumsum([0] + [len(tokens[k].text) for k in range(i, j)], dtype=np.float64)
+            edges = t0 + (t1 - t0) * lengths / lengths[-1]
+            for k in range(i, j):
+                out[k] = (float(edges[k - i]), float(edges[k - i + 1]))
+        i = j
+    return out
+
+
+def _word_times(tokens: list[Token], speech: Speech) -> list[tuple[float, float]]:
     times: list[tuple[float, float] | None] = []
     for token in tokens:
         span = speech.spoken_span(token.start, token.end)
@@ -289,17 +318,30 @@ def build_cues(
     limit = profile.caption_max_width * profile.width
     text = speech.shown
     points = _codepoints(font_path)
-    tokens = []
+    tokens: list[Token] = []
     for token in tokenize(text):
         shown = without_undrawable_emoji(token.text, points)
-        if shown.strip():
-            tokens.append(Token(shown, token.start, token.end, token.wide))
+        if not shown.strip():
+            continue
+        if shown != token.text and tokens and all(unicodedata.category(c)[0] == "P" for c in shown):
+            # "pride 🏳️‍🌈!" without the emoji: the "!" goes back to its word
+            previous = tokens.pop()
+            tokens.append(Token(previous.text + shown, previous.start, token.end, previous.wide))
+            continue
+        tokens.append(Token(shown, token.start, token.end, token.wide))
     tokens = _split_overlong(tokens, font, limit)
     times = _token_times(tokens, speech)
-    sentence_of = []
-    spans = split_sentences(text)
+    # Sentences are those of the spoken text ("Mr. Lee" is one sentence: "Mister Lee"),
+    # found through each token's spoken span; an unspoken token (an emoji) goes with the
+    # token before it.
+    spans = split_sentences(speech.text)
+    sentence_of: list[int] = []
     for token in tokens:
-        index = next((i for i, (a, b) in enumerate(spans) if a <= token.start < b), len(spans))
+        spoken = speech.spoken_span(token.start, token.end)
+        if spoken is None:
+            sentence_of.append(sentence_of[-1] if sentence_of else 0)
+            continue
+        index = next((i for i, (a, b) in enumerate(spans) if a <= spoken[0] < b), len(spans))
         sentence_of.append(index)
 
     groups: list[list[int]] = []  # token indices per cue

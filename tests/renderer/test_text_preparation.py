@@ -16,7 +16,13 @@ from PIL import ImageFont
 import renderer
 from renderer import ScriptError
 from renderer.layout import PROFILES
-from renderer.overlays import build_cues, caption_font, find_font, without_undrawable_emoji
+from renderer.overlays import (
+    build_cues,
+    caption_font,
+    find_font,
+    font_candidates,
+    without_undrawable_emoji,
+)
 from renderer.speech import prepare_script, resolve_voice, synthesize
 from renderer.speech.normalize import LANGUAGES, normalize_text
 from renderer.speech.prepare import is_emoji
@@ -121,6 +127,27 @@ def test_emoji_are_shown_only_when_a_font_can_draw_them():
     cues = build_cues(speech=speech, profile=PROFILES["vertical_720x1280"], font_path=path)
     caption = " ".join(c.text.replace("\n", " ") for c in cues)
     assert caption == (text if drawable else "Happy pride everyone!")
+    # punctuation right after a dropped emoji stays with its word
+    speech = synthesize(script="Happy pride 🏳️‍🌈! See you", voice=resolve_voice(language="en", voice="espeak:en-us"))
+    cues = build_cues(speech=speech, profile=PROFILES["vertical_720x1280"], font_path=path)
+    if not drawable:
+        assert " ".join(c.text.replace("\n", " ") for c in cues) == "Happy pride! See you"
+
+
+def test_placeholder_fonts_are_never_used():
+    """matplotlib ships Apple's Last Resort font: its cmap claims every code point and it
+    draws a box for each. Choosing it made emoji captions empty boxes."""
+    assert not any("lastresort" in p.name.lower() for p in font_candidates())
+    for text in ("🏳️‍🌈", "👨‍👩‍👧", "\U0001fae0"):
+        font = find_font(text)
+        assert font is None or "lastresort" not in font.name.lower()
+
+
+def test_captions_follow_spoken_sentences_and_broken_words_share_their_time():
+    script = "Mr. Lee paid $500. Thanks, Dr. Who!"
+    speech = synthesize(script=script, voice=resolve_voice(language="en", voice="espeak:en-us"))
+    cues = build_cues(speech=speech, profile=PROFILES["landscape_1280x720"], font_path=find_font(script))
+    assert [c.text.replace("\n", " ") for c in cues] == ["Mr. Lee paid $500.", "Thanks, Dr. Who!"]
 
 
 def test_hebrew_points_are_not_spoken():
@@ -163,6 +190,9 @@ def test_an_overlong_word_is_broken_to_fit_the_frame():
     assert all(measure.getlength(line) <= profile.caption_max_width * profile.width for line in lines)
     broken = [line for line in lines if line.endswith("-")]
     assert len(broken) >= 5
+    # the pieces of the word are shown one after another, not all at once
+    pieces = [cue for cue in cues if "duper" in cue.text]
+    assert len({round(cue.start_s, 3) for cue in pieces}) == len(pieces)
     assert "".join(line.rstrip("-") if line.endswith("-") else line + " " for line in lines).split() == script.split()
 
 
