@@ -9,6 +9,9 @@ Prints, for a typical contract (12 banned categories, 3 platforms, 2 languages,
 - ``rights.policy.evaluate`` decisions/s and µs/decision for a ~300-character
   benign English script, a violating one and a ~300-character Chinese one,
   with the ratio to the 20,000 decisions/s goal;
+- the same benign English request carrying what the request builder adds since issue 10
+  (``detected``: rights.language.detect's guess; ``spoken``: the text the voice will say,
+  numbers written out), so the language rule and the second screening are timed too;
 - ``rights.screening.screen`` alone, µs per call (target ≤ 25 µs in English);
 - the confusion matrix of the screener over tests/rights/screening_corpus.json.
 
@@ -31,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from rights import policy, screening  # noqa: E402
+from rights import language, policy, screening  # noqa: E402
 from tests.rights.test_screening import confusion_matrix, load_corpus  # noqa: E402
 
 GOAL_DECISIONS_PER_S = 20_000
@@ -83,10 +86,15 @@ SCRIPTS = {
 }
 
 
-def request_for(script: str, language: str) -> policy.GenerationRequest:
+# What renderer.check_script(...).spoken makes of SCRIPTS["benign_en"] (hard-coded: this
+# bench imports nothing heavier than rights/).
+SPOKEN_BENIGN_EN = SCRIPTS["benign_en"].replace("2 for $3", "two for three dollars")
+
+
+def request_for(script: str, language_code: str, **extra) -> policy.GenerationRequest:
     return policy.GenerationRequest(
         brand_id="pty_brand", script=script, platform="tiktok", category="soft_drinks",
-        language=language, territory="US",
+        language=language_code, territory="US", **extra,
     )
 
 
@@ -121,9 +129,11 @@ def main() -> None:
     print()
     print(f"{'script':<14}{'chars':>6}{'allowed':>9}{'decisions/s':>13}{'µs/decision':>13}{'vs goal':>9}"
           f"{'screen µs':>11}{'vs 25 µs':>10}")
-    for name, script in SCRIPTS.items():
-        language = "zh" if name.endswith("zh") else "en"
-        request = request_for(script, language)
+    cases = [(name, script, request_for(script, "zh" if name.endswith("zh") else "en"))
+             for name, script in SCRIPTS.items()]
+    cases.insert(1, ("benign_en+", SCRIPTS["benign_en"], request_for(
+        SCRIPTS["benign_en"], "en", detected=language.detect(SCRIPTS["benign_en"]), spoken=SPOKEN_BENIGN_EN)))
+    for name, script, request in cases:
         decision = policy.evaluate(TERMS, request, NOW)
         if name.startswith("violating"):
             assert decision.failed_rules == ["script_category_banned"], decision.failed_rules

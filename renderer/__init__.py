@@ -23,7 +23,13 @@ from .layout import PROFILES, OutputProfile, profile_for_platform
 from .pipeline import RenderRequest, RenderResult, render
 from .portrait import PortraitAnalysis, analyze_portrait
 from .runtime import CACHE, choose_device, ensure_torch_threads
-from .speech import available_languages, available_voices
+from .speech import (
+    PreparedScript,
+    available_languages,
+    available_voices,
+    prepare_for_voice,
+    resolve_voice,
+)
 
 __all__ = [
     "PROFILES",
@@ -32,6 +38,7 @@ __all__ = [
     "OutputProfile",
     "PortraitAnalysis",
     "PortraitError",
+    "PreparedScript",
     "RenderError",
     "RenderRequest",
     "RenderResult",
@@ -40,12 +47,41 @@ __all__ = [
     "available_languages",
     "available_voices",
     "backend_names",
+    "check_script",
     "get_backend",
     "profile_for_platform",
     "register_backend",
     "render",
+    "script_speakable",
     "warm_up",
 ]
+
+
+def check_script(
+    script: str, language: str, *, voice: str | None = None, territory: str | None = None
+) -> PreparedScript:
+    """What a render of ``script`` will speak (``.spoken``) and show (``.shown``), decided
+    exactly as ``render`` decides it; for request-time validation and screening.
+
+    Raises ScriptError (``invalid_script``: nothing speakable, over 1,000 characters) or
+    LanguageUnavailable. Runs no speech engine (espeak-ng's voice list is read once).
+    """
+    return prepare_for_voice(
+        script, voice=resolve_voice(language=language, voice=voice), territory=territory
+    )
+
+
+def script_speakable(
+    script: str, language: str, *, voice: str | None = None, territory: str | None = None
+) -> bool:
+    """False when ``script`` has nothing the voice would say (``..``, only emoji) or is too
+    long; True otherwise. LanguageUnavailable propagates (an unknown language is another
+    error)."""
+    try:
+        check_script(script, language, voice=voice, territory=territory)
+    except ScriptError:
+        return False
+    return True
 
 
 def warm_up(*, onboarding: bool = False) -> dict[str, Any]:

@@ -17,11 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import regex
 
 from .layout import Box, OutputProfile
 from .runtime import ENV_FONT_DIRS
 from .speech.model import Speech
+from .speech.prepare import is_emoji
 from .speech.text import Token, split_sentences, tokenize
+
+_CLUSTER = regex.compile(r"\X")
+# Parts of an emoji sequence that are never drawn as glyphs of their own.
+_INVISIBLE_IN_EMOJI = frozenset(range(0xFE00, 0xFE10)) | frozenset(range(0xE0020, 0xE0080)) | {0x200D, 0x20E3}
 
 _FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
 _PREFERRED_FONTS = (  # bold sans first; CJK families after
@@ -35,6 +41,9 @@ _PREFERRED_FONTS = (  # bold sans first; CJK families after
     "wqy-microhei.ttc",
 )
 CJK_FONT_PACKAGE = "fonts-wqy-zenhei"  # the Debian package that gives CJK captions
+# Fonts whose cmap claims every code point but draw a placeholder box for each (Apple's
+# Last Resort, shipped by matplotlib): with them "every glyph is covered" means tofu.
+_PLACEHOLDER_FONTS = ("lastresort",)
 
 _coverage_lock = threading.Lock()
 _coverage: dict[str, frozenset[int]] = {}
@@ -62,6 +71,8 @@ def font_candidates() -> list[Path]:
     rank = {name.lower(): i for i, name in enumerate(_PREFERRED_FONTS)}
     unique: dict[str, Path] = {}
     for path in found:
+        if any(marker in path.name.lower() for marker in _PLACEHOLDER_FONTS):
+            continue
         unique.setdefault(path.name.lower(), path)
     return sorted(unique.values(), key=lambda p: (rank.get(p.name.lower(), len(rank)), p.name))
 
@@ -187,10 +198,59 @@ class Cue:
     end_s: float
 
 
+def without_undrawable_emoji(text: str, points: frozenset[int]) -> str:
+    """``text`` without the emoji a font with these code points cannot draw (never tofu)."""
+    if text.isascii():
+        return text
+    kept = []
+    for match in _CLUSTER.finditer(text):
+        cluster = match.group()
+        if is_emoji(cluster) and not {ord(c) for c in cluster} - _INVISIBLE_IN_EMOJI <= points:
+            continue
+        kept.append(cluster)
+    return "".join(kept)
+
+
+def caption_font(text: str) -> tuple[Path | None, str]:
+    """The font for captions of ``text`` and the text it will show: every character, or,
+    when no installed font draws the emoji, the text without them."""
+    path = find_font(text)
+    if path is not None:
+        return path, text
+    bare = "".join(c for c in _CLUSTER.findall(text) if not is_emoji(c))
+    path = find_font(bare)
+    return path, bare if path is None else without_undrawable_emoji(text, _codepoints(path))
+
+
 def _token_times(tokens: list[Token], speech: Speech) -> list[tuple[float, float]]:
+    return _share_word_time(tokens, _word_times(tokens, speech))
+
+
+def _share_word_time(
+    tokens: list[Token], times: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """Pieces of one broken word share its time in proportion to their length."""
+    out = list(times)
+    i = 0
+    while i < len(tokens):
+        j = i + 1
+        while j < len(tokens) and (tokens[j].start, tokens[j].end) == (tokens[i].start, tokens[i].end):
+            j += 1
+        if j - i > 1:
+            t0, t1 = times[i]
+            lengths = np.cumsum([0] + [len(tokens[k].text) for k in range(i, j)], dtype=np.float64)
+            edges = t0 + (t1 - t0) * lengths / lengths[-1]
+            for k in range(i, j):
+                out[k] = (float(edges[k - i]), float(edges[k - i + 1]))
+        i = j
+    return out
+
+
+def _word_times(tokens: list[Token], speech: Speech) -> list[tuple[float, float]]:
     times: list[tuple[float, float] | None] = []
     for token in tokens:
-        hits = [w for w in speech.words if w.start < token.end and w.end > token.start]
+        span = speech.spoken_span(token.start, token.end)
+        hits = [w for w in speech.words if span and w.start < span[1] and w.end > span[0]]
         times.append((min(w.start_s for w in hits), max(w.end_s for w in hits)) if hits else None)
     # Fill tokens the engine did not time (punctuation, odd splits) from their neighbours.
     known = [i for i, t in enumerate(times) if t is not None]
@@ -212,13 +272,35 @@ def _token_times(tokens: list[Token], speech: Speech) -> list[tuple[float, float
     return filled
 
 
+def _split_overlong(tokens: list[Token], font, limit: float) -> list[Token]:
+    """Break words wider than a caption line into pieces that fit, each but the last ending
+    in a hyphen (a 300-letter word must not run off the frame). Pieces keep the word's
+    span, so they are timed with it."""
+    out: list[Token] = []
+    hyphen = font.getlength("-")
+    for token in tokens:
+        if font.getlength(token.text) <= limit:
+            out.append(token)
+            continue
+        chunk = ""
+        for char in token.text:
+            if chunk and font.getlength(chunk + char) + hyphen > limit:
+                joiner = "-" if chunk[-1].isalnum() and char.isalnum() and not token.wide else ""
+                out.append(Token(chunk + joiner, token.start, token.end, token.wide))
+                chunk = ""
+            chunk += char
+        if chunk:
+            out.append(Token(chunk, token.start, token.end, token.wide))
+    return out
+
+
 def _join(tokens: list[Token], text: str) -> str:
     out = ""
     for i, token in enumerate(tokens):
         if (
             i
             and tokens[i - 1].end < token.start
-            and text[tokens[i - 1].end : token.start].isspace()
+            and any(c.isspace() for c in text[tokens[i - 1].end : token.start])
         ):
             out += " "
         out += token.text
@@ -234,13 +316,32 @@ def build_cues(
 
     font = ImageFont.truetype(str(font_path), profile.caption_font_px)
     limit = profile.caption_max_width * profile.width
-    text = speech.text
-    tokens = tokenize(text)
+    text = speech.shown
+    points = _codepoints(font_path)
+    tokens: list[Token] = []
+    for token in tokenize(text):
+        shown = without_undrawable_emoji(token.text, points)
+        if not shown.strip():
+            continue
+        if shown != token.text and tokens and all(unicodedata.category(c)[0] == "P" for c in shown):
+            # "pride 🏳️‍🌈!" without the emoji: the "!" goes back to its word
+            previous = tokens.pop()
+            tokens.append(Token(previous.text + shown, previous.start, token.end, previous.wide))
+            continue
+        tokens.append(Token(shown, token.start, token.end, token.wide))
+    tokens = _split_overlong(tokens, font, limit)
     times = _token_times(tokens, speech)
-    sentence_of = []
-    spans = split_sentences(text)
+    # Sentences are those of the spoken text ("Mr. Lee" is one sentence: "Mister Lee"),
+    # found through each token's spoken span; an unspoken token (an emoji) goes with the
+    # token before it.
+    spans = split_sentences(speech.text)
+    sentence_of: list[int] = []
     for token in tokens:
-        index = next((i for i, (a, b) in enumerate(spans) if a <= token.start < b), len(spans))
+        spoken = speech.spoken_span(token.start, token.end)
+        if spoken is None:
+            sentence_of.append(sentence_of[-1] if sentence_of else 0)
+            continue
+        index = next((i for i, (a, b) in enumerate(spans) if a <= spoken[0] < b), len(spans))
         sentence_of.append(index)
 
     groups: list[list[int]] = []  # token indices per cue
@@ -355,7 +456,7 @@ def caption_layers(
     *, speech: Speech, profile: OutputProfile
 ) -> tuple[list[tuple[Cue, Layer]], str | None]:
     """Cues with their layers, or ([], warning) when no installed font covers the script."""
-    font_path = find_font(speech.text)
+    font_path, _ = caption_font(speech.shown)
     if font_path is None:
         return [], (
             "No installed font can draw every character of this script, so the captions were "

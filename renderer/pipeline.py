@@ -29,8 +29,7 @@ from .runtime import (
     note_parallel_torch_use,
     render_threads,
 )
-from .speech import resolve_voice, synthesize
-from .speech.text import normalize_script
+from .speech import prepare_for_voice, resolve_voice, synthesize
 from .timeline import build_drive, frame_count
 
 BATCH_FRAMES = 16
@@ -46,6 +45,7 @@ class RenderRequest:
     script: str
     language: str  # ISO 639-1
     voice: str | None = None
+    territory: str | None = None  # ISO 3166 alpha-2: how ambiguous dates and "$" are read
     profile: str = "vertical_720x1280"
     captions: bool = True
     ai_badge: bool = True
@@ -124,7 +124,7 @@ def render(request: RenderRequest) -> RenderResult:
     profile = get_profile(request.profile)
     backend = get_backend(request.backend)
     voice = resolve_voice(language=request.language, voice=request.voice)
-    normalize_script(request.script)
+    prepared = prepare_for_voice(request.script, voice=voice, territory=request.territory)
     analysis = _landmarks(request)
     portrait = decode_portrait(request.portrait, max_side=WORKING_MAX_SIDE)
     ph, pw = portrait.shape[:2]
@@ -141,7 +141,7 @@ def render(request: RenderRequest) -> RenderResult:
 
     # ---- speech -------------------------------------------------------------------------------
     progress(0.02, "speech")
-    speech = synthesize(script=request.script, voice=voice, seed=request.seed)
+    speech = synthesize(script=prepared, voice=voice, seed=request.seed)
     fps = profile.fps
     frames = frame_count(duration_s=speech.duration_s, fps=fps)
     exact = int(round(frames / fps * speech.sample_rate))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from rights import screening
+from rights.language import LanguageGuess, is_confidently_not
 
 RULES = (
     "contract_not_active",
@@ -54,12 +55,23 @@ class ContractTerms:
 
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
+    """What the brand asks for, plus what the request builder read from the script.
+
+    ``detected``: ``rights.language.detect(script)``; None skips the check of the text's
+    own language (only the declared one is checked). ``spoken``: the text the voice will
+    actually say (``renderer.prepare_script(script, language).spoken``: numbers, dates,
+    currencies and abbreviations written out); screened as well as ``script``, so a banned
+    term that only appears once spelled out is found. None: only ``script`` is screened.
+    """
+
     brand_id: str
     script: str
     platform: str
     category: str
     language: str
     territory: str
+    detected: LanguageGuess | None = None
+    spoken: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +111,25 @@ class Decision:
 
 def _fmt(values: Iterable[str]) -> str:
     return ", ".join(sorted(values)) or "none"
+
+
+def _language_check(terms: ContractTerms, request: GenerationRequest) -> Check:
+    """The declared language must be allowed, and the text must not be confidently in a
+    language that is not (the brand's word is not enough: rights/language.py)."""
+    if request.language not in terms.languages:
+        return Check("language_not_allowed", False,
+                     f"Language '{request.language}' is not allowed (allowed: {_fmt(terms.languages)}).")
+    detected = request.detected
+    if detected is not None and is_confidently_not(detected, terms.languages):
+        return Check(
+            "language_not_allowed", False,
+            f"The script is declared '{request.language}' but its text is "
+            + (f"in '{detected.language}'" if detected.language else "not in an allowed language")
+            + f", which is not allowed (allowed: {_fmt(terms.languages)}).",
+            {"declared": request.language, "detected": detected.language,
+             "confidence": round(detected.confidence, 3)},
+        )
+    return Check("language_not_allowed", True, f"Language '{request.language}' is allowed.")
 
 
 def evaluate(
@@ -157,7 +188,13 @@ def evaluate(
               f"Category '{request.category}' is not banned." if category_ok
               else f"Category '{request.category}' is banned by this contract."))
 
-    hits = screening.screen(request.script, terms.banned_categories) if terms.banned_categories else []
+    hits = []
+    if terms.banned_categories:
+        spoken = request.spoken
+        if spoken is None or spoken == request.script:
+            hits = screening.screen(request.script, terms.banned_categories)
+        else:
+            hits = screening.screen_all((request.script, spoken), terms.banned_categories)
     if hits:
         add(Check(
             "script_category_banned", False,
@@ -168,10 +205,7 @@ def evaluate(
     else:
         add(Check("script_category_banned", True, "The script promotes no banned category."))
 
-    language_ok = request.language in terms.languages
-    add(Check("language_not_allowed", language_ok,
-              f"Language '{request.language}' is allowed." if language_ok
-              else f"Language '{request.language}' is not allowed (allowed: {_fmt(terms.languages)})."))
+    add(_language_check(terms, request))
 
     territory_ok = request.territory in terms.territories
     add(Check("territory_not_allowed", territory_ok,

@@ -98,7 +98,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CATEGORIES", "VOCABULARY_VERSION", "Hit", "normalize", "screen", "vocabulary_stats"]
+from confusable_homoglyphs import confusables
+
+__all__ = ["CATEGORIES", "VOCABULARY_VERSION", "Hit", "normalize", "screen", "screen_all", "vocabulary_stats"]
 
 VOCABULARY_PATH = Path(__file__).parent / "data" / "screening.json"
 
@@ -125,49 +127,96 @@ class _Entry:
 
 # --------------------------------------------------------------------------- folding
 
-# Look-alikes of Latin letters that NFKD leaves alone (both cases where it matters).
-_HOMOGLYPHS = {
-    # Cyrillic
-    "а": "a", "в": "b", "г": "r", "е": "e", "ё": "e", "з": "3", "и": "u", "й": "u", "к": "k",
-    "м": "m", "н": "h", "о": "o", "п": "n", "р": "p", "с": "c", "т": "t", "у": "y", "х": "x",
-    "ь": "b", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "һ": "h", "ԛ": "q", "ԝ": "w",
-    "ӏ": "l", "ɡ": "g",
-    "А": "a", "В": "b", "Е": "e", "З": "3", "К": "k", "М": "m", "Н": "h", "О": "o", "Р": "p",
-    "С": "c", "Т": "t", "У": "y", "Х": "x", "І": "i", "Ј": "j", "Ѕ": "s", "Ԁ": "d", "Ь": "b",
-    "Ӏ": "l",
-    # Greek
-    "α": "a", "β": "b", "γ": "y", "δ": "d", "ε": "e", "ζ": "z", "η": "n", "ι": "i", "κ": "k",
-    "μ": "u", "ν": "v", "ο": "o", "ρ": "p", "ς": "s", "σ": "o", "τ": "t", "υ": "u", "χ": "x",
-    "ω": "w", "ϲ": "c",
-    "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "i", "Κ": "k", "Μ": "m", "Ν": "n",
-    "Ο": "o", "Ρ": "p", "Τ": "t", "Υ": "y", "Χ": "x", "Ϲ": "c",
-    # Armenian
-    "օ": "o", "ո": "n", "ս": "u", "հ": "h", "ց": "g",
-    # Latin letters without a decomposition, IPA, small capitals
-    "ß": "ss", "ẞ": "ss", "ı": "i", "ł": "l", "Ł": "l", "ø": "o", "Ø": "o", "đ": "d", "Đ": "d",
-    "ħ": "h", "ŧ": "t", "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe", "þ": "th", "ð": "d",
-    "ƒ": "f", "ɑ": "a", "ɩ": "i", "ʀ": "r", "ɪ": "i", "ʏ": "y", "ʟ": "l", "ɴ": "n", "ɢ": "g",
-    "ʜ": "h", "ʙ": "b", "ᴀ": "a", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e", "ᴊ": "j", "ᴋ": "k", "ᴍ": "m",
-    "ᴏ": "o", "ᴘ": "p", "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ᴢ": "z", "ꜱ": "s",
-    # apostrophes are deleted, like ASCII ' (so "you’ll" folds like "you'll")
-    "’": "", "‘": "", "ʼ": "", "ʻ": "", "´": "", "`": "",
+# Apostrophes are deleted, like ASCII ' (so "you’ll" folds like "you'll").
+_APOSTROPHES = {"’": "", "‘": "", "ʼ": "", "ʻ": "", "´": "", "`": ""}
+# Latin letters whose ASCII reading is a spelling, not a shape (NFKD leaves them alone).
+_TRANSLITERATION = {"ß": "ss", "ẞ": "ss", "þ": "th", "Þ": "th", "ð": "d", "Ð": "d"}
+# Look-alikes that Unicode's confusables data does not list (their shapes differ in some
+# fonts) but that evaders use: lowercase Cyrillic and Greek letters read as Latin ones.
+_LOOKALIKES_BEYOND_UTS39 = {
+    "з": "3", "и": "u", "й": "u", "п": "n", "ь": "b", "Ԁ": "d",
+    "β": "b", "δ": "d", "ε": "e", "ζ": "z", "μ": "u", "ς": "s", "χ": "x", "ω": "w",
 }
+_LATIN_LETTER_NAME = re.compile(r"LATIN (?:SMALL |CAPITAL )?LETTER (?:SMALL CAPITAL )?([A-Z])(?: WITH .*)?$")
+# Dash punctuation and middle dots: kept apart from other punctuation until the words
+# split at them are glued back ("ca-si-no", "ca·si·no"); then a word break like the rest.
+_DOTS = frozenset("·•‧∙⋅")
+
+
+def _ascii_reading(chars: str) -> str | None:
+    """The lowercase ASCII letters/digits ``chars`` stand for by themselves: ASCII, NFKD
+    without marks, or a Latin letter's Unicode name ("LATIN LETTER SMALL CAPITAL N")."""
+    if chars.isascii():
+        return chars.lower() if chars.isalnum() else None
+    stripped = "".join(c for c in unicodedata.normalize("NFKD", chars) if not unicodedata.combining(c))
+    if stripped.isascii() and stripped.isalnum():
+        return stripped.lower()
+    if len(chars) == 1:
+        match = _LATIN_LETTER_NAME.match(unicodedata.name(chars, ""))
+        if match:
+            return match.group(1).lower()
+    return None
+
+
+def _confusable_readings() -> dict[str, str]:
+    """Non-ASCII character -> the ASCII letters it is confusable with, from Unicode's
+    confusables data (UTS #39, as shipped by confusable-homoglyphs).
+
+    The data pairs each character with its prototype (both ways). A character reads as
+    its prototype's ASCII reading, or, when the prototype is not Latin-readable itself
+    (Cyrillic "т" -> small capital "ᴛ"), as the reading of the prototype's own
+    confusables (one more hop). Capital look-alikes of "I" fold to "i" (UTS #39 puts
+    capital I with "l"; ASCII "I" is folded to "i" here). Characters that NFKD already
+    turns into ASCII are left to NFKD.
+    """
+    data = confusables.confusables_data
+    readings: dict[str, str] = {}
+    for char, pairs in data.items():
+        if len(char) != 1 or char.isascii():
+            continue
+        if unicodedata.normalize("NFKD", char).isascii():
+            continue
+        found: set[str] = set()
+        for hop in ((p["c"] for p in pairs), (q["c"] for p in pairs for q in data.get(p["c"], ()))):
+            found = {r for r in map(_ascii_reading, hop) if r}
+            if found:
+                break
+        if not found and (own := _ascii_reading(char)):
+            found = {own}
+        if found:
+            reading = min(found, key=lambda r: (len(r), not r.isalpha(), r))
+            if reading == "l" and unicodedata.category(char) == "Lu" and _ascii_reading(char) != "l":
+                reading = "i"
+            readings[char] = reading
+    readings.update(_LOOKALIKES_BEYOND_UTS39)
+    return readings
+
+
+_READINGS = _confusable_readings()
 
 
 class _FoldTable(dict):
     """str.translate table for the non-ASCII characters left after NFKD.
 
-    Marks and invisible format characters (zero-width space/joiners, soft
-    hyphen, BOM, bidi controls) are deleted; homoglyphs become Latin; anything
-    else (CJK, dashes, quotes, emoji) becomes a word break. Filled lazily, and
-    bounded so hostile input cannot grow it without limit.
+    Apostrophes and invisible format characters (zero-width space/joiners, soft hyphen,
+    BOM, bidi controls) and marks are deleted; confusables and other Latin-readable
+    letters become their ASCII letters; dashes become "-" and middle dots "." (word
+    breaks that screen() may glue across); anything else (CJK, quotes, emoji) becomes a
+    word break. Filled lazily, and bounded so hostile input cannot grow it without limit.
     """
 
     def __missing__(self, code: int) -> str:
         char = chr(code)
-        value = _HOMOGLYPHS.get(char)
+        value = _APOSTROPHES.get(char) if char in _APOSTROPHES else (
+            _TRANSLITERATION.get(char) or _READINGS.get(char) or _ascii_reading(char))
         if value is None:
-            value = "" if unicodedata.category(char) in ("Mn", "Me", "Mc", "Cf") else " "
+            category = unicodedata.category(char)
+            if category in ("Mn", "Me", "Mc", "Cf"):
+                value = ""
+            elif category == "Pd":
+                value = "-"
+            else:
+                value = "." if char in _DOTS else " "
         if len(self) < 20_000:
             self[code] = value
         return value
@@ -238,25 +287,47 @@ _BANG_PUNCTUATION = re.compile(rb"!+(?![a-z0-9@$|])")
 _CJK_SPLIT = re.compile(f"({_CJK_RUN.pattern})")
 
 
-def _fold(text: str) -> tuple[bytes, str | None]:
-    """The folded Latin view of ``text`` (ASCII bytes) and its CJK characters (None if none).
+def _before_nfkd() -> dict[str, str]:
+    """Confusables whose compatibility decomposition reads differently: "ϲ" (lunate sigma,
+    looks like c) decomposes to "ς" (final sigma, read s). These are read before NFKD."""
+    out = {}
+    for char, reading in _READINGS.items():
+        decomposed = unicodedata.normalize("NFKD", char)
+        if decomposed == char:
+            continue
+        parts = (_READINGS.get(c) or _ascii_reading(c) or "" for c in decomposed if not unicodedata.combining(c))
+        if "".join(parts) != reading:
+            out[char] = reading
+    return out
+
+
+_BEFORE_NFKD = _before_nfkd()
+_BEFORE_NFKD_CHARS = re.compile("[" + re.escape("".join(sorted(_BEFORE_NFKD))) + "]") if _BEFORE_NFKD else None
+
+
+def _fold(text: str) -> tuple[bytes, str | None, bytes]:
+    """The folded Latin view of ``text`` (ASCII bytes), its CJK characters (None if none),
+    and the ASCII view before punctuation became word breaks (for split words).
 
     The CJK characters are glued together, whatever separated them ("博 彩"
     reads "博彩"); in the Latin view each run of them is a word break.
     """
     cjk = None
     if text.isascii():
-        folded = text.encode("ascii").translate(_BYTES, _DELETE)
+        raw = text.encode("ascii")
     else:
+        if any(char in text for char in _BEFORE_NFKD):  # 18 substring searches: faster than a regex
+            text = _BEFORE_NFKD_CHARS.sub(lambda m: _BEFORE_NFKD[m.group()], text)
         nfkd = unicodedata.normalize("NFKD", text)
         parts = _CJK_SPLIT.split(nfkd)
         if len(parts) > 1:
             cjk = "".join(parts[1::2])
             nfkd = " ".join(parts[0::2])
-        folded = nfkd.encode("ascii", _CODEC_ERRORS).translate(_BYTES, _DELETE)
+        raw = nfkd.encode("ascii", _CODEC_ERRORS)
+    folded = raw.translate(_BYTES, _DELETE)
     if b"!" in folded:
         folded = _BANG_PUNCTUATION.sub(b" ", folded)
-    return folded, cjk
+    return folded, cjk, raw
 
 
 def normalize(text: str) -> str:
@@ -393,6 +464,17 @@ class _Vocabulary:
         self.fragments = frozenset(
             w[:i] for w in self.strong_words if len(w) >= 5 for i in range(3, len(w) - 1)
         ) - _COMMON_WORDS - self.forms.keys()
+        # Words split into short pieces by spaces ("ca si no", "v ia gra"): a piece of one
+        # to three letters that starts a strong form (not an everyday word, not a lone
+        # vowel, not a number, not a term itself) starts a walk that glues the following pieces while they still spell the
+        # start of a strong form.
+        self.strong_prefixes = frozenset(
+            f[:i] for f in self.strong_forms if len(f) >= 4 for i in range(1, len(f))
+        )
+        self.chain_starts = frozenset(
+            p for p in self.strong_prefixes
+            if len(p) <= 3 and p not in b"aeiouy" and not p.isdigit() and p not in self.forms
+        ) - _COMMON_WORDS
         self.suffix_lengths = tuple(sorted({len(f) for f in self.suffixes}))
         self.prefix_lengths = tuple(sorted({len(f) for f in self.prefixes}))
         # A token can only contain an affix term if its last (first) 4 letters
@@ -623,6 +705,134 @@ def _inside(run: bytes) -> set[bytes]:
     return found
 
 
+# Words split by hyphens, dots or underscores ("ca-si-no", "c.a.s.i.n.o", "via_gra"):
+# whitespace-separated chunks of the ASCII view with a separator inside, cut into pieces.
+_CHUNK_EDGES = b"\"'()[]{}<>,;:?*#%&+=/\\~^"
+
+
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@$!|")
+_SPACE_BYTES = frozenset(b" \t\n\r\x0b\x0c")
+
+
+def _split_words(raw: bytes) -> list[list[bytes]]:
+    """The pieces of each whitespace-separated chunk that has a hyphen, dot or underscore
+    between two letters or digits. Finds separators with bytes.find (memchr) rather than
+    looking at every chunk: a typical script has a handful of them, at sentence ends."""
+    spans: set[tuple[int, int]] = set()
+    last = len(raw) - 1
+    for separator in b"-._":
+        i = raw.find(separator, 1)
+        while 0 < i < last:
+            if raw[i - 1] in _WORD_BYTES and raw[i + 1] in _WORD_BYTES:
+                a = i
+                while a > 0 and raw[a - 1] not in _SPACE_BYTES:
+                    a -= 1
+                b = i
+                while b <= last and raw[b] not in _SPACE_BYTES:
+                    b += 1
+                spans.add((a, b))
+                i = raw.find(separator, b)
+            else:
+                i = raw.find(separator, i + 1)
+    out = []
+    for a, b in sorted(spans):
+        chunk = raw[a:b].strip(_CHUNK_EDGES).rstrip(b"!").strip(b".-_")
+        pieces = [p for p in chunk.replace(b".", b"-").replace(b"_", b"-").split(b"-") if p]
+        if len(pieces) > 1:
+            out.append([p.lower().strip(_CHUNK_EDGES) for p in pieces])
+    return out
+
+
+def _glued(pieces: list[bytes]) -> set[bytes]:
+    """Strong forms spelled by two to six adjacent pieces of a hyphen/dot/underscore-split
+    word ("ca-si-no", "on.line.ca.si.no", "c4-s1-n0" through leetspeak)."""
+    found = set()
+    strong = _V.strong_keys
+    count = len(pieces)
+    for i in range(count - 1):
+        for j in range(i + 2, min(count, i + 6) + 1):
+            glued = b"".join(pieces[i:j])
+            if glued in strong:
+                found.add(glued)
+            elif not glued.isalpha() and not glued.isdigit():
+                found.update(r for r in (glued.translate(_LEET_I), glued.translate(_LEET_L)) if r in strong)
+    return found
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the common start of ``a`` and ``b`` (binary search on slices: C speed)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    low, high = 0, min(len(a), len(b), limit)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[len(a) - middle:] == b[len(b) - middle:]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+# Words of context kept on each side of a change: longer than any vocabulary phrase.
+_WINDOW_WORDS = 6
+
+
+def _changed_window(base: str, other: str) -> str:
+    """The part of ``other`` that differs from ``base`` (common start and end cut off),
+    with ``_WINDOW_WORDS`` words of context on each side, so a phrase that spans the change
+    is still found and a second reading costs only what it changed."""
+    if base == other:
+        return ""
+    start = _common_prefix(base, other)
+    end = len(other) - _common_suffix(base, other, min(len(base), len(other)) - start)
+    left = start
+    for _ in range(_WINDOW_WORDS):
+        left = other.rfind(" ", 0, left)
+        if left <= 0:
+            left = 0
+            break
+    right = end
+    for _ in range(_WINDOW_WORDS):
+        right = other.find(" ", right + 1)
+        if right < 0:
+            right = len(other)
+            break
+    return other[left:right]
+
+
+def screen_all(texts: Iterable[str], categories: frozenset[str] | Iterable[str]) -> list[Hit]:
+    """``screen`` over several readings of one script, merged.
+
+    The first text is what the brand wrote; the others are other readings of it (what the
+    voice will say: numbers and abbreviations written out), screened where they differ
+    from the first (with six words of context on each side of the changes). A category is reported when any
+    reading promotes it, with the terms of every reading that showed it; sorted by category.
+    """
+    wanted = categories if isinstance(categories, (frozenset, set)) else frozenset(categories)
+    texts = list(texts)
+    if not texts:
+        return []
+    merged = {hit.category: hit for hit in screen(texts[0], wanted)}
+    for text in texts[1:]:
+        window = _changed_window(texts[0], text)
+        if not window:
+            continue
+        for hit in screen(window, wanted):
+            seen = merged.get(hit.category)
+            merged[hit.category] = hit if seen is None else Hit(
+                hit.category, tuple(sorted(set(seen.terms) | set(hit.terms))), max(seen.score, hit.score))
+    return [merged[c] for c in sorted(merged)]
+
+
 def screen(script: str, categories: frozenset[str] | Iterable[str]) -> list[Hit]:
     """Banned categories that ``script`` promotes, sorted by category.
 
@@ -632,7 +842,7 @@ def screen(script: str, categories: frozenset[str] | Iterable[str]) -> list[Hit]
     wanted = categories if isinstance(categories, (frozenset, set)) else frozenset(categories)
     if not script or _V.category_names.isdisjoint(wanted):
         return []
-    latin, cjk = _fold(script)
+    latin, cjk, raw = _fold(script)
     words = latin.split()
     plain = tokens = set(words)
     extra: set[bytes] = set()
@@ -662,6 +872,27 @@ def screen(script: str, categories: frozenset[str] | Iterable[str]) -> list[Hit]
                     extra.add(glued)
                 try:
                     i = words.index(fragment, i + 1)
+                except ValueError:
+                    break
+    if b"-" in raw or b"_" in raw or (b"." in raw and raw.count(b".") > raw.count(b". ") + raw.endswith(b".")):
+        for pieces in _split_words(raw):  # noqa: SIM102 - the test above is the cheap filter
+            extra |= _glued(pieces)
+    starts = tokens & _V.chain_starts
+    if starts:
+        strong, prefixes = _V.strong_keys, _V.strong_prefixes
+        size = len(words)
+        for start in starts:
+            i = words.index(start)
+            while True:
+                glued = start
+                for j in range(i + 1, min(size, i + 7)):
+                    glued += words[j]
+                    if glued in strong:
+                        extra.add(glued)
+                    if glued not in prefixes:
+                        break
+                try:
+                    i = words.index(start, i + 1)
                 except ValueError:
                     break
     if extra:

@@ -10,16 +10,22 @@ from __future__ import annotations
 from ..errors import LanguageUnavailable, ScriptError
 from ..runtime import CACHE, render_threads
 from .model import Phone, Speech, Voice, WordTiming
-from .text import normalize_script, split_sentences
+from .prepare import PreparedScript, check_script, prepare_script, script_speakable
+from .text import split_sentences
 
 __all__ = [
     "Phone",
+    "PreparedScript",
     "Speech",
     "Voice",
     "WordTiming",
     "available_languages",
     "available_voices",
+    "check_script",
+    "prepare_for_voice",
+    "prepare_script",
     "resolve_voice",
+    "script_speakable",
     "synthesize",
     "MAX_SPEECH_SECONDS",
 ]
@@ -120,12 +126,36 @@ def resolve_voice(*, language: str, voice: str | None) -> Voice:
     )
 
 
-def synthesize(*, script: str, voice: Voice, seed: int = 0) -> Speech:
-    """Speak a script (normalised here) with a resolved voice; raises ScriptError when the
-    speech would last longer than MAX_SPEECH_SECONDS."""
+def prepare_for_voice(
+    script: str, *, voice: Voice, territory: str | None = None
+) -> PreparedScript:
+    """``check_script`` for a resolved voice: its language and engine, and the languages
+    installed here for words in other writing systems. Raises ScriptError."""
+    return check_script(
+        script,
+        voice.language,
+        territory=territory,
+        voices=frozenset(available_voices()),
+        engine=voice.engine,
+    )
+
+
+def synthesize(
+    *, script: str | PreparedScript, voice: Voice, seed: int = 0, territory: str | None = None
+) -> Speech:
+    """Speak a script with a resolved voice. ``script`` is raw text (prepared here:
+    renderer/speech/prepare.py) or a PreparedScript. Raises ScriptError when nothing is
+    speakable or the speech would last longer than MAX_SPEECH_SECONDS."""
     import numpy as np
 
-    text = normalize_script(script)
+    prepared = (
+        script
+        if isinstance(script, PreparedScript)
+        else prepare_for_voice(script, voice=voice, territory=territory)
+    )
+    if not prepared.speakable:
+        raise ScriptError("The script has nothing to speak.")
+    text = prepared.spoken
     if voice.engine == "piper":
         from . import piper_engine
 
@@ -140,8 +170,17 @@ def synthesize(*, script: str, voice: Voice, seed: int = 0) -> Speech:
         rate = engine.sample_rate
     else:
         engine = _espeak()
+        espeak_voices = {
+            code: next((v.engine_voice for v in options if v.engine == "espeak"), None)
+            for code, options in available_voices().items()
+        }
+        switches = [
+            (start, end, espeak_voices[language])
+            for start, end, language in prepared.switches()
+            if espeak_voices.get(language)
+        ]
         samples, phones, words = engine.synthesize(
-            text=text, identifier=voice.engine_voice, lead_in_s=LEAD_IN_S
+            text=text, identifier=voice.engine_voice, lead_in_s=LEAD_IN_S, switches=switches
         )
         rate = engine.sample_rate
     samples = np.concatenate([samples, np.zeros(int(TAIL_S * rate), dtype=np.float32)])
@@ -152,6 +191,7 @@ def synthesize(*, script: str, voice: Voice, seed: int = 0) -> Speech:
         words=words,
         voice=voice,
         text=text,
+        prepared=prepared,
     )
     if speech.duration_s > MAX_SPEECH_SECONDS:
         raise ScriptError(

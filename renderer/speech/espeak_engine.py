@@ -28,6 +28,7 @@ _EVENT_WORD = 1
 _EVENT_END = 5
 _EVENT_MSG_TERMINATED = 6
 _EVENT_PHONEME = 7
+_SSML = 0x10  # espeakSSML: the text carries <voice> elements
 _RATE = 1  # espeakRATE parameter
 _WORDS_PER_MINUTE = 165
 
@@ -183,16 +184,26 @@ class EspeakEngine:
         return 0
 
     def synthesize(
-        self, *, text: str, identifier: str, lead_in_s: float
+        self,
+        *,
+        text: str,
+        identifier: str,
+        lead_in_s: float,
+        switches: list[tuple[int, int, str]] = (),
     ) -> tuple[np.ndarray, list[Phone], list[WordTiming]]:
-        data = text.encode("utf-8")
+        """Speak ``text`` with a voice; ``switches``: (start, end, voice identifier) runs of
+        ``text`` spoken by another voice (SSML ``<voice>``). Word timings are character
+        offsets into ``text``."""
+        source, positions = _ssml(text, switches) if switches else (text, None)
+        flags = _CHARS_UTF8 | (_SSML if switches else 0)
+        data = source.encode("utf-8")
         with _LOCK:
             if self.lib.espeak_SetVoiceByName(identifier.encode()) != 0:
                 raise LanguageUnavailable(f"espeak-ng has no voice {identifier!r} here.")
             self.lib.espeak_SetParameter(_RATE, _WORDS_PER_MINUTE, 0)
             self._audio, self._events = [], []
             status = self.lib.espeak_Synth(
-                data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None
+                data, len(data) + 1, 0, _POS_CHARACTER, 0, flags, None, None
             )
             audio, events = self._audio, self._events
             self._audio, self._events = [], []
@@ -235,10 +246,39 @@ class EspeakEngine:
             if following:
                 end = min(end, following[0])
             start_char = max(0, position - 1)  # espeak counts characters from 1
-            words.append(
-                WordTiming(
-                    start_char, min(len(text), start_char + max(1, length)), at(sample), at(end)
-                )
-            )
+            end_char = start_char + max(1, length)
+            if positions is not None:  # SSML source offsets -> offsets in ``text``
+                start_char = positions[min(start_char, len(positions) - 1)]
+                end_char = max(start_char + 1, positions[min(end_char, len(positions) - 1)])
+            words.append(WordTiming(start_char, min(len(text), end_char), at(sample), at(end)))
         padded = np.concatenate([np.zeros(lead, dtype=np.float32), samples])
         return padded, phones, words
+
+
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+
+
+def _ssml(text: str, switches: list[tuple[int, int, str]]) -> tuple[str, list[int]]:
+    """SSML for ``text`` with ``<voice>`` around the switched runs, and for every SSML
+    character (plus one past the end) the offset in ``text`` it stands for."""
+    out: list[str] = []
+    positions: list[int] = []
+
+    def put(chunk: str, at: int) -> None:
+        out.append(chunk)
+        positions.extend([at] * len(chunk))
+
+    def plain(a: int, b: int) -> None:
+        for index in range(a, b):
+            put(_ESCAPES.get(text[index], text[index]), index)
+
+    cursor = 0
+    for start, end, identifier in sorted(switches):
+        plain(cursor, start)
+        put(f'<voice name="{identifier}">', start)
+        plain(start, end)
+        put("</voice>", end)
+        cursor = end
+    plain(cursor, len(text))
+    positions.append(len(text))
+    return "".join(out), positions

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .prepare import PreparedScript
+
 
 @dataclass(frozen=True)
 class Phone:
@@ -46,8 +48,21 @@ class Speech:
     phones: list[Phone]
     words: list[WordTiming]
     voice: Voice
-    text: str  # the normalised script the offsets in ``words`` refer to
+    text: str  # the spoken text the offsets in ``words`` refer to
     warnings: list[str] = field(default_factory=list)
+    # How the spoken text relates to what the captions show (None: they are the same text).
+    prepared: PreparedScript | None = None
+
+    @property
+    def shown(self) -> str:
+        """What the captions show: the script as the brand wrote it."""
+        return self.prepared.shown if self.prepared is not None else self.text
+
+    def spoken_span(self, start: int, end: int) -> tuple[int, int] | None:
+        """The span of ``text`` that speaks ``shown[start:end]`` (None: not spoken)."""
+        if self.prepared is None:
+            return (start, end)
+        return self.prepared.spoken_span(start, end)
 
     @property
     def duration_s(self) -> float:

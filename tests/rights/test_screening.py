@@ -522,3 +522,66 @@ def test_policy_denies_a_script_promoting_a_banned_category():
     assert decision.failed_rules == ["script_category_banned"]
     (check,) = decision.reasons
     assert check.detail == {"categories": ["gambling"], "terms": {"gambling": ["quoten", "sportwetten", "tipico"]}}
+
+
+# --------------------------------------------------------------------------- issue 10 item 11
+
+
+@pytest.mark.parametrize("script", [
+    "\u03f2asino tonight",  # Greek lunate sigma ϲ (NFKD would make it a final sigma, read "s")
+    "\u03f9asino tonight",  # capital lunate sigma Ϲ
+    "\u217dasino tonight",  # small Roman numeral ⅽ
+    "\u13dfasino tonight",  # Cherokee Ꮯ
+    "\u0441\u0430\u0455\u0456\u0578\u043e tonight",  # Cyrillic с а ѕ і, Armenian ո, Cyrillic о
+    "CAS\u0406NO tonight",  # Cyrillic capital І (UTS #39 reads it "l"; here it is an "i")
+    "ca-si-no tonight", "ca.si.no tonight", "ca_si_no tonight", "ca\u2013si\u2013no tonight",
+    "ca\u00b7si\u00b7no tonight", "ca\u2011si\u2011no tonight", "Ca - si - no tonight",
+    "ca si no tonight", "cas i no tonight", "c4-s1-n0 tonight", "p.o.k.e.r night", "po-ker night",
+])
+def test_confusable_and_split_letters_are_screened(script):
+    assert "gambling" in flagged(script)
+    assert screening.normalize("\u03f2asino") == "casino"
+
+
+def test_confusables_come_from_unicode_data_not_a_hand_list():
+    # Hundreds of characters, read from the UTS #39 confusables data the package ships.
+    assert len(screening._READINGS) > 900
+    assert screening._READINGS["\u03f2"] == "c" and screening._READINGS["\u13df"] == "c"
+    # Small capitals read through their Unicode names (ʙᴇᴛ → bet), not a table.
+    assert screening.normalize("\u0299\u1d07\u1d1b \u0274\u1d0f\u1d21") == "bet now"
+
+
+@pytest.mark.parametrize("script", [
+    "Casa Sinonimo, tapas bar.",  # "ca si no" spread over real words
+    "Cocina casera, sin nada más.",
+    "Das Po-Kal-Finale im Stadion.",
+    "Pick a slot: 9.30, 10.00 or 11.30.",
+    "Use code CA-SI-2024 at checkout.",
+    "Our e-bike has a 3.5-hour battery.",
+])
+def test_gluing_split_words_does_not_invent_terms(script):
+    assert flagged(script) == set()
+
+
+def test_the_spoken_reading_is_screened_too():
+    """A term that only appears once the text is written out for speech ("Dr." -> doctor)."""
+    written = "Ask your Dr. if our new formula is right for you."
+    spoken = "Ask your Doctor if our new formula is right for you."
+    assert flagged(written) == set()
+    hits = screening.screen_all([written, spoken], ALL)
+    assert [h.category for h in hits] == ["pharmaceuticals"]
+    assert screening.screen_all([written, written], ALL) == []
+    assert screening.screen_all([], ALL) == []
+    t0 = datetime(2026, 6, 1, tzinfo=UTC)
+    terms = policy.ContractTerms(
+        contract_id="ctr", brand_id="brand", status="active", valid_from=t0, valid_until=t0 + timedelta(days=30),
+        platforms=frozenset({"tiktok"}), banned_categories=frozenset({"pharmaceuticals"}),
+        languages=frozenset({"en"}), territories=frozenset({"US"}), max_renders=10,
+        terms_hash="h", consent_terms_hash="h",
+    )
+    request = policy.GenerationRequest(
+        brand_id="brand", script=written, platform="tiktok", category="beauty", language="en",
+        territory="US", spoken=spoken,
+    )
+    decision = policy.evaluate(terms, request, t0 + timedelta(days=1))
+    assert decision.failed_rules == ["script_category_banned"]
