@@ -137,9 +137,12 @@ def _render(gen: Generation, token: int) -> renderer.RenderResult:
     if performer.portrait:
         performer.portrait.close()
     payload = gen.watermark_payload
+    # The voice speaks the language the script is written in, when the contract allows it
+    # (the brand's declared language otherwise): the same reading the policy judged.
+    reading = GenerationInput.from_generation(gen).reading(allowed_languages=gen.contract.languages)
     request = renderer.RenderRequest(
-        portrait=portrait, landmarks=performer.landmarks or {}, script=gen.script, language=gen.language,
-        profile=gen.profile, captions=gen.captions,
+        portrait=portrait, landmarks=performer.landmarks or {}, script=gen.script, language=reading.language,
+        territory=gen.territory, profile=gen.profile, captions=gen.captions,
         frame_filter=watermark.frame_filter(payload),  # embeds in place in each fresh batch
         progress=_Progress(gen.id, token),
     )

@@ -23,7 +23,12 @@ from gateway.models import (
     WebhookEvent,
 )
 from ledger.selectors import RoyaltySummary, royalty_summary
-from renderer import PROFILES, RenderError, available_languages, profile_for_platform
+from renderer import (
+    PROFILES,
+    RenderError,
+    available_languages,
+    profile_for_platform,
+)
 from rights import vocab
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

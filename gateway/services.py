@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from common.api.exceptions import error_body
+from common.errors import InvalidRequest
 from common.timefmt import iso
 from gateway.exceptions import (
     ApprovalExpired,
@@ -131,8 +132,14 @@ def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprin
     contract = Contract.objects.filter(visibility.contract_q(brand), id=data.contract_id).first()
     if contract is None:
         raise GenerationNotFound("No such contract.")
-    request = data.policy_request(brand_id=brand.id)
+    reading = data.reading(allowed_languages=contract.languages)
+    request = data.policy_request(brand_id=brand.id, reading=reading)
     decision = policy.evaluate(contract_policy_terms(contract=contract), request, now)
+    if decision.allowed and reading.spoken is None:
+        # Allowed, but the voice would have nothing to say ("..", only emoji): refused now,
+        # before anything is written, rather than failing later in the worker. (A denied
+        # request is recorded first: its language or its terms are the better answer.)
+        raise InvalidRequest("The script cannot be spoken.", fields={"script": [reading.unspeakable]})
 
     generation = Generation(contract=contract, brand=brand, performer_id=contract.performer_id,
                             **data.generation_fields(), decision=decision.as_dict(), created_at=now,

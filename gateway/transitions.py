@@ -122,7 +122,9 @@ def _reasons(decision: policy.Decision) -> str:
 def generation_recheck(*, generation: Generation, now: datetime) -> policy.Decision:
     """Re-evaluate an accepted generation against its contract as it is now
     (its own quota unit is already held)."""
-    request = GenerationInput.from_generation(generation).policy_request(brand_id=generation.brand_id)
+    asked = GenerationInput.from_generation(generation)
+    request = asked.policy_request(brand_id=generation.brand_id,
+                                   reading=asked.reading(allowed_languages=generation.contract.languages))
     return policy.evaluate(contract_policy_terms(contract=generation.contract), request, now,
                            quota_reserved=True)
 
