@@ -122,9 +122,10 @@ def _reasons(decision: policy.Decision) -> str:
 def generation_recheck(*, generation: Generation, now: datetime) -> policy.Decision:
     """Re-evaluate an accepted generation against its contract as it is now
     (its own quota unit is already held)."""
-    asked = GenerationInput.from_generation(generation)
-    request = asked.policy_request(brand_id=generation.brand_id,
-                                   reading=asked.reading(allowed_languages=generation.contract.languages))
+    # Without the script's reading: the text was judged on it at request time, and the
+    # terms it was judged against are immutable (terms_hash), so only the contract's
+    # state, window and quota can have changed since — and reading costs milliseconds.
+    request = GenerationInput.from_generation(generation).policy_request(brand_id=generation.brand_id)
     return policy.evaluate(contract_policy_terms(contract=generation.contract), request, now,
                            quota_reserved=True)
 
