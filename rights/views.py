@@ -91,15 +91,20 @@ class ContractDetailApi(APIView):
 
 ACTION_DOCS = {
     "accept": "The performer accepts the proposed terms; a consent record pins their hash. → `active`.",
-    "suspend": "The performer, or their union (a strike), suspends an active contract. → `suspended`.",
-    "resume": "The performer resumes a suspended contract. → `active`.",
+    "suspend": "The performer, or their union (a strike), suspends an active or already suspended contract: "
+               "each holds its own suspension (listed in `suspensions`). → `suspended`. Suspending "
+               "twice by the same holder is 409 `invalid_state`.",
+    "resume": "The performer lifts their own suspension, the union its own strike; the contract is `active` "
+              "again once no suspension holds (else it stays `suspended`). Lifting a suspension the caller "
+              "does not hold (the performer a strike, the union a performer's suspension) is 409 "
+              "`invalid_state` with `suspended_by`.",
     "terminate": "The performer ends the contract (the brand may withdraw an unaccepted proposal). "
                  "→ `terminated`.",
 }
 
 
 class ContractActionApi(APIView):
-    """accept (performer) · suspend (performer or union) · resume (performer) · terminate (performer)."""
+    """accept (performer) · suspend and resume (performer or union, each its own) · terminate (performer)."""
 
     action_name: str = ""
 
