@@ -23,6 +23,7 @@ from rights.exceptions import (
     ActionNotAllowed,
     ContractNotFound,
     IllegalTransition,
+    KeyLimitReached,
     PortraitUnusable,
     TermsTampered,
 )
@@ -48,9 +49,35 @@ class IssuedKey:
     raw: str  # shown once, never stored
 
 
+# Keys per party (docs/rights.md "API keys"): at most MAX_ACTIVE_KEYS usable at once,
+# and at most MAX_KEYS_PER_PARTY ever issued, revoked ones included (they stay as the
+# audit trail's "which key did it": consents and contract events name them).
+MAX_ACTIVE_KEYS = 50
+MAX_KEYS_PER_PARTY = 1000
+
+
 def api_key_issue(*, party: Party, name: str = "") -> IssuedKey:
-    prefix, raw = generate_key()
-    key = ApiKey.objects.create(party=party, name=name[:100], prefix=prefix, hashed=hash_key(raw))
+    """Issue a key for ``party``; the raw key is returned once and never stored.
+
+    Raises KeyLimitReached (400 ``invalid_request``, ``fields.name`` and ``limit``)
+    when the party holds MAX_ACTIVE_KEYS active keys or has been issued
+    MAX_KEYS_PER_PARTY keys in all. The party's row is locked while counting, so
+    concurrent requests cannot pass the bound together.
+    """
+    with transaction.atomic():
+        Party.objects.select_for_update().filter(pk=party.pk).first()
+        keys = ApiKey.objects.filter(party=party)
+        total = keys.count()
+        if total >= MAX_KEYS_PER_PARTY:
+            raise KeyLimitReached(
+                f"This party has been issued {total} keys, the most allowed (revoked keys count: they "
+                "are kept as the audit trail). Ask the operator.",
+                fields={"name": [f"Limit of {MAX_KEYS_PER_PARTY} keys in all."]}, limit=MAX_KEYS_PER_PARTY)
+        if keys.filter(revoked_at__isnull=True).count() >= MAX_ACTIVE_KEYS:
+            raise KeyLimitReached("Too many active keys; revoke some first.",
+                                  fields={"name": [f"Limit of {MAX_ACTIVE_KEYS} keys."]}, limit=MAX_ACTIVE_KEYS)
+        prefix, raw = generate_key()
+        key = ApiKey.objects.create(party=party, name=name[:100], prefix=prefix, hashed=hash_key(raw))
     return IssuedKey(key=key, raw=raw)
 
 
