@@ -355,15 +355,18 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 
-# Content-Security-Policy (django-csp): scripts only from our own origin — the
-# offline Swagger UI loads its bundle and its init script (the split view) as
-# files, the admin has no inline script. Styles also allow inline ones (the
-# Swagger page's <style> block); images allow data: URIs (Swagger's icons).
+# Content-Security-Policy (django-csp): scripts and styles only from our own
+# origin, nothing inline — the offline Swagger UI loads its bundle and its init
+# script (the split view) as files, the admin has no inline script or style.
+# The one inline block allowed is the <style> of drf-spectacular's Swagger page,
+# by its hash (tests/test_deploy.py fails if an upgrade changes it); images also
+# allow data: URIs (Swagger UI's icons).
+SWAGGER_STYLE_HASH = "'sha256-MMpT0iDxyjALd9PdfepImGX3DBfJPXZ4IlDWdPAgtn0='"
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
-        "style-src": ["'self'", "'unsafe-inline'"],
+        "style-src": ["'self'", SWAGGER_STYLE_HASH],
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'", "data:"],
         "connect-src": ["'self'"],
