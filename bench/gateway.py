@@ -64,6 +64,7 @@ def fresh_env(db: str) -> dict:
     data_dir = tempfile.mkdtemp(prefix=f"doppel-bench-{db}-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOPPEL_") and k != "DATABASE_URL"}
     env.update({"DJANGO_SETTINGS_MODULE": "config.settings", "DOPPEL_DATA_DIR": data_dir,
+                "DOPPEL_HTTPS": "0",  # gunicorn on loopback speaks plain HTTP
                 "DOPPEL_RATE_LIMIT_PER_MINUTE": "100000000", "DOPPEL_MAX_INFLIGHT_PER_BRAND": "100000000",
                 "DOPPEL_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})
     if db == "postgres":

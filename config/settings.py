@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -28,9 +29,17 @@ from config.env import (
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# Everything Doppel writes is private to the service account (README "Operating it
+# securely"): the data dir is 0700 and every file a Doppel process creates —
+# SQLite database, WAL and SHM, logs, secret key, keys, media, assets — is 0600.
+# One umask for the whole process covers them all, whoever creates them.
+os.umask(0o077)
+
 DATA_DIR = Path(env_str("DOPPEL_DATA_DIR") or BASE_DIR / "var").resolve()
 try:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if DATA_DIR.stat().st_mode & 0o077 and DATA_DIR.stat().st_uid == os.geteuid():
+        DATA_DIR.chmod(0o700)  # a data dir made before (or by hand) is closed too
 except OSError as exc:  # pragma: no cover - depends on the host
     raise ImproperlyConfigured(f"DOPPEL_DATA_DIR={DATA_DIR} cannot be created: {exc}") from exc
 
@@ -70,6 +79,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "axes",
+    "csp",
     "rights",
     "ledger",
     "provenance",
@@ -85,6 +96,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes requires: it turns a lockout into its 429 response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -159,6 +173,9 @@ STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every request when it is missing
 MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_URL = "media/"
+# Uploaded and stored files (portraits): private like the rest of the data dir.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -268,6 +285,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No call to swagger.io's validator from the docs page (offline, and the CSP allows only 'self').
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # One schema name per vocabulary (the TextChoices listed once in the models).
@@ -325,3 +344,68 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LOGIN_URL = "/admin/login/"
+
+# --- security (README "Configuration" and "Operating it securely") -------------------
+# Production (DEBUG off) passes `manage.py check --deploy` with no warning.
+
+# HTTPS: on unless DEBUG. Plain HTTP on loopback (the demo, the test servers,
+# the benches) sets DOPPEL_HTTPS=0 explicitly.
+DOPPEL_HTTPS = env_bool("DOPPEL_HTTPS", not DEBUG)
+# Reverse proxies in front of the service that terminate TLS and set
+# X-Forwarded-Proto / X-Forwarded-For (overwriting what the client sent). 0: none,
+# and those headers are ignored (a client could forge them).
+DOPPEL_PROXY_COUNT = env_int("DOPPEL_PROXY_COUNT", 0, minimum=0, maximum=10)
+if DOPPEL_PROXY_COUNT:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = DOPPEL_HTTPS
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = DOPPEL_HTTPS
+SECURE_HSTS_SECONDS = env_int("DOPPEL_HSTS_SECONDS", 365 * 24 * 3600, minimum=0) if DOPPEL_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DOPPEL_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DOPPEL_HSTS_PRELOAD", True)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): scripts and styles only from our own
+# origin, nothing inline — the offline Swagger UI loads its bundle and its init
+# script (the split view) as files, the admin has no inline script or style.
+# The one inline block allowed is the <style> of drf-spectacular's Swagger page,
+# by its hash (tests/test_deploy.py fails if an upgrade changes it); images also
+# allow data: URIs (Swagger UI's icons).
+SWAGGER_STYLE_HASH = "'sha256-MMpT0iDxyjALd9PdfepImGX3DBfJPXZ4IlDWdPAgtn0='"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", SWAGGER_STYLE_HASH],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Login throttling (django-axes) for the admin login and any web login through
+# django.contrib.auth: after DOPPEL_LOGIN_FAILURE_LIMIT failures from one client
+# address, that address is refused (429) for DOPPEL_LOGIN_COOLOFF_S seconds,
+# before any password is hashed (the AxesStandaloneBackend comes first).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("DOPPEL_LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=1000)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("DOPPEL_LOGIN_COOLOFF_S", 900, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# The client address: REMOTE_ADDR, or the X-Forwarded-For entry that the outermost of
+# DOPPEL_PROXY_COUNT trusted proxies appended (ipware counts the proxies listed in the
+# header, which leaves out the nearest one: it is REMOTE_ADDR). Entries to its left
+# are the client's word and never used.
+AXES_IPWARE_PROXY_ORDER = "left-most"
+AXES_IPWARE_PROXY_COUNT = DOPPEL_PROXY_COUNT - 1 if DOPPEL_PROXY_COUNT else None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if DOPPEL_PROXY_COUNT else ("REMOTE_ADDR",))
+LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}  # not its banner at every start

@@ -8,6 +8,8 @@ import os
 import tempfile
 
 os.environ.setdefault("DOPPEL_DATA_DIR", tempfile.mkdtemp(prefix="doppel-test-"))
+# The test client and live servers speak plain HTTP (README "Configuration": DOPPEL_HTTPS).
+os.environ.setdefault("DOPPEL_HTTPS", "0")
 
 from config.settings import *  # noqa: E402,F403
 from config.settings import DATA_DIR, DATABASES  # noqa: E402

@@ -117,7 +117,11 @@ class C2paReport:
     failures: list[dict] = field(default_factory=list)  # [{"code", "explanation"}]
     license: dict | None = None  # the com.doppel.license assertion as found (trusted or not)
     soft_binding: dict | None = None
-    issuer: str | None = None  # signing certificate subject (CN, O)
+    # The signing certificate's subject (CN, O) — verified only when its chain is trusted
+    # (Doppel's root); otherwise prefixed "untrusted: ", since anyone can put our names in
+    # a certificate of their own (``_issuer``).
+    issuer: str | None = None
+    issuer_trusted: bool = False
     ours: bool = False  # signature chains to Doppel's root CA
     manifests: int = 0  # manifests in the store (>1: ingredients carry their own)
     claim_generator: str | None = None
@@ -431,6 +435,19 @@ def _results_failures(results: dict | None) -> tuple[list[dict], set[str]]:
     return failures, success_codes
 
 
+UNTRUSTED_ISSUER_PREFIX = "untrusted: "
+
+
+def _issuer(info: dict, *, trusted: bool) -> str | None:
+    """The signer's names as shown: bare only when the chain is trusted (to Doppel's
+    root, with no signing-credential failure); else marked ``untrusted: …`` — a
+    look-alike CA can copy our names exactly (issue 10 item 16)."""
+    names = ", ".join(str(x) for x in (info.get("common_name"), info.get("issuer")) if x)
+    if not names:
+        return None
+    return names if trusted else UNTRUSTED_ISSUER_PREFIX + names
+
+
 _READABLE: frozenset[str] | None = None
 
 
@@ -468,9 +485,9 @@ def read_manifest(*, data: bytes, mime: str) -> C2paReport:
     )
     info = manifest.get("signature_info") or {}
     if info:
-        report.issuer = (
-            ", ".join(x for x in (info.get("common_name"), info.get("issuer")) if x) or None
-        )
+        report.issuer_trusted = report.ours and not any(
+            f["code"].startswith("signingCredential.") for f in failures)
+        report.issuer = _issuer(info, trusted=report.issuer_trusted)
     generators = manifest.get("claim_generator_info") or []
     if generators:
         report.claim_generator = generators[0].get("name")

@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 
 from common.admin import ReadOnlyAdmin
 from rights import services
+from rights.exceptions import KeyLimitReached
 from rights.models import ApiKey, Consent, Contract, ContractEvent, Party
 
 
@@ -33,7 +34,11 @@ class PartyAdmin(admin.ModelAdmin):
     @admin.action(description="Issue a new API key (shown once)")
     def issue_key(self, request, queryset):
         for party in queryset:
-            issued = services.api_key_issue(party=party, name=f"admin:{request.user.get_username()}")
+            try:
+                issued = services.api_key_issue(party=party, name=f"admin:{request.user.get_username()}")
+            except KeyLimitReached as exc:
+                self.message_user(request, f"{party.name}: {exc.message}", messages.ERROR)
+                continue
             self.message_user(request, f"{party.name}: {issued.raw}  (copy it now; it is not stored)",
                               messages.WARNING)
 

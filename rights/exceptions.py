@@ -26,11 +26,16 @@ class IllegalTransition(RightsError, InvalidState):
     """The contract's status does not allow this action (e.g. resuming an active contract)."""
 
 
+class KeyLimitReached(RightsError, InvalidRequest):
+    """The party holds the most active keys, or has been issued the most keys, allowed
+    (``rights.services.MAX_ACTIVE_KEYS`` / ``MAX_KEYS_PER_PARTY``); ``limit`` in ``extra``."""
+
+
 class TermsTampered(RightsError, InvalidState):
     """The stored terms no longer match their hash: consent is refused."""
 
 
 __all__ = [
-    "ActionNotAllowed", "ContractNotFound", "IllegalTransition", "PortraitUnusable", "RightsError",
-    "TermsTampered",
+    "ActionNotAllowed", "ContractNotFound", "IllegalTransition", "KeyLimitReached", "PortraitUnusable",
+    "RightsError", "TermsTampered",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -106,6 +107,22 @@ class ContractStatus(models.TextChoices):
     TERMINATED = "terminated"
 
 
+class SuspensionHolder(models.TextChoices):
+    """Who holds a contract suspended (docs/rights.md "Suspensions"): each lifts only its own."""
+
+    PERFORMER = "performer"
+    UNION = "union"
+
+
+@dataclass(frozen=True)
+class Suspension:
+    """One suspension in force: who holds it (``by``), which party, since when."""
+
+    by: str
+    party: str
+    since: datetime
+
+
 # Derived, never stored: a contract past its valid_until reads "expired".
 EXPIRED = "expired"
 # Every status the API reports for a contract (``Contract.effective_status``).
@@ -119,6 +136,11 @@ class Contract(models.Model):
     status and the quota counters change. ``renders_held`` counts accepted,
     not-yet-delivered generations; ``renders_used`` delivered ones. The
     database refuses any update that would make them exceed ``max_renders``.
+
+    Suspensions are held separately by the performer (``performer_suspended_at``)
+    and by their union (a strike: ``union_suspended_at`` and the union in
+    ``union_suspended_by``); ``status`` is ``suspended`` exactly while one of
+    them holds, which the database checks (docs/rights.md "Suspensions").
     """
 
     id = models.CharField(primary_key=True, max_length=32, default=new_contract_id, editable=False)
@@ -146,6 +168,13 @@ class Contract(models.Model):
     status_reason = models.TextField(blank=True)
     renders_used = models.PositiveIntegerField(default=0)
     renders_held = models.PositiveIntegerField(default=0)
+    # The suspensions in force, one per holder (set and cleared by contract_transition only).
+    performer_suspended_at = models.DateTimeField(null=True, blank=True, editable=False)
+    union_suspended_at = models.DateTimeField(null=True, blank=True, editable=False)
+    union_suspended_by = models.ForeignKey(
+        Party, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False,
+        limit_choices_to={"kind": PartyKind.UNION},
+    )
 
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -174,6 +203,19 @@ class Contract(models.Model):
                 condition=Q(status__in=[s.value for s in ContractStatus]), name="contract_status_valid"
             ),
             models.CheckConstraint(condition=~Q(performer=F("brand")), name="contract_parties_distinct"),
+            # Suspended exactly while the performer or the union holds a suspension.
+            models.CheckConstraint(
+                condition=(Q(status=ContractStatus.SUSPENDED)
+                           & (Q(performer_suspended_at__isnull=False) | Q(union_suspended_at__isnull=False)))
+                | (~Q(status=ContractStatus.SUSPENDED)
+                   & Q(performer_suspended_at__isnull=True) & Q(union_suspended_at__isnull=True)),
+                name="contract_suspended_iff_held",
+            ),
+            models.CheckConstraint(
+                condition=Q(union_suspended_at__isnull=True, union_suspended_by__isnull=True)
+                | Q(union_suspended_at__isnull=False, union_suspended_by__isnull=False),
+                name="contract_strike_has_union",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -183,6 +225,21 @@ class Contract(models.Model):
     def terms(self) -> Terms:
         """The immutable terms (``rights.terms.Terms``): what ``terms_hash`` pins."""
         return Terms.of(self)
+
+    @property
+    def suspensions(self) -> list[Suspension]:
+        """The suspensions in force, oldest first (empty unless ``status`` is suspended)."""
+        held = []
+        if self.performer_suspended_at is not None:
+            held.append(Suspension(SuspensionHolder.PERFORMER, self.performer_id, self.performer_suspended_at))
+        if self.union_suspended_at is not None:
+            held.append(Suspension(SuspensionHolder.UNION, self.union_suspended_by_id, self.union_suspended_at))
+        return sorted(held, key=lambda s: s.since)
+
+    def held_by(self, holder: str) -> bool:
+        """Whether ``holder`` (a ``SuspensionHolder``) holds a suspension of this contract."""
+        field = "performer_suspended_at" if holder == SuspensionHolder.PERFORMER else "union_suspended_at"
+        return getattr(self, field) is not None
 
     def effective_status(self, now: datetime | None = None) -> str:
         now = now or timezone.now()

@@ -47,9 +47,9 @@ def performer_list(*, viewer: Party) -> QuerySet[Party]:
     return Party.objects.filter(visibility.performer_directory_q(viewer))
 
 
-def api_key_list(*, party: Party, active_only: bool = False) -> QuerySet[ApiKey]:
-    qs = ApiKey.objects.filter(visibility.api_key_q(party)).order_by("created_at")
-    return qs.filter(revoked_at__isnull=True) if active_only else qs
+def api_key_list(*, party: Party) -> QuerySet[ApiKey]:
+    """The keys ``party`` may see (its own), revoked ones included, unordered: the caller paginates."""
+    return ApiKey.objects.filter(visibility.api_key_q(party))
 
 
 def api_key_get(*, party: Party, key_id: str) -> ApiKey | None:

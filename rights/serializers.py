@@ -16,7 +16,7 @@ from common.api.fields import (
 )
 from common.api.serializers import PageQuerySerializer, StrictSerializer
 from rights import vocab
-from rights.models import REPORTED_STATUSES, ApiKey, Contract, Party, PartyKind
+from rights.models import REPORTED_STATUSES, ApiKey, Contract, Party, PartyKind, SuspensionHolder
 
 MAX_LIST_ITEMS = 300
 MAX_ROYALTY_PER_RENDER = 1_000_000_000  # 10 M in a 2-decimal currency: beyond is a typo
@@ -122,6 +122,15 @@ class RoyaltyOutSerializer(serializers.Serializer):
     revenue_share_bps = serializers.IntegerField()
 
 
+class SuspensionOutSerializer(serializers.Serializer):
+    """A suspension in force (``rights.models.Suspension``): ``by`` performer or
+    union (a strike), the party that made it, since when. Only its holder lifts it."""
+
+    by = serializers.ChoiceField(choices=SuspensionHolder.choices)
+    party = serializers.CharField()
+    since = TimestampField()
+
+
 def _codes(**kwargs) -> serializers.ListField:
     return serializers.ListField(child=serializers.CharField(), **kwargs)
 
@@ -154,6 +163,9 @@ class ContractOutSerializer(serializers.Serializer):
     created_at = TimestampField()
     accepted_at = TimestampField(allow_null=True)
     terminated_at = TimestampField(allow_null=True)
+    suspensions = SuspensionOutSerializer(
+        many=True, help_text="Who holds the contract suspended (empty unless `status` is suspended): the "
+                             "performer, their union (a strike), or both; each lifts only its own.")
 
     @extend_schema_field(serializers.ChoiceField(choices=REPORTED_STATUSES))
     def get_status(self, contract: Contract) -> str:
@@ -239,4 +251,5 @@ class ContractListQuerySerializer(PageQuerySerializer):
 __all__ = [
     "ApiKeyCreateInSerializer", "ApiKeyIssuedOutSerializer", "ApiKeyOutSerializer", "ContractCreateInSerializer",
     "ContractListQuerySerializer", "ContractOutSerializer", "PartyOutSerializer", "RoyaltyOutSerializer",
+    "SuspensionOutSerializer",
 ]

@@ -24,6 +24,7 @@ from rights.exceptions import (
     ActionNotAllowed,
     ContractNotFound,
     IllegalTransition,
+    KeyLimitReached,
     PortraitUnusable,
     TermsTampered,
 )
@@ -37,6 +38,7 @@ from rights.models import (
     ContractStatus,
     Party,
     PartyKind,
+    SuspensionHolder,
 )
 
 # --- parties and keys -------------------------------------------------------------
@@ -48,9 +50,35 @@ class IssuedKey:
     raw: str  # shown once, never stored
 
 
+# Keys per party (docs/rights.md "API keys"): at most MAX_ACTIVE_KEYS usable at once,
+# and at most MAX_KEYS_PER_PARTY ever issued, revoked ones included (they stay as the
+# audit trail's "which key did it": consents and contract events name them).
+MAX_ACTIVE_KEYS = 50
+MAX_KEYS_PER_PARTY = 1000
+
+
 def api_key_issue(*, party: Party, name: str = "") -> IssuedKey:
-    prefix, raw = generate_key()
-    key = ApiKey.objects.create(party=party, name=name[:100], prefix=prefix, hashed=hash_key(raw))
+    """Issue a key for ``party``; the raw key is returned once and never stored.
+
+    Raises KeyLimitReached (400 ``invalid_request``, ``fields.name`` and ``limit``)
+    when the party holds MAX_ACTIVE_KEYS active keys or has been issued
+    MAX_KEYS_PER_PARTY keys in all. The party's row is locked while counting, so
+    concurrent requests cannot pass the bound together.
+    """
+    with transaction.atomic():
+        Party.objects.select_for_update().filter(pk=party.pk).first()
+        keys = ApiKey.objects.filter(party=party)
+        total = keys.count()
+        if total >= MAX_KEYS_PER_PARTY:
+            raise KeyLimitReached(
+                f"This party has been issued {total} keys, the most allowed (revoked keys count: they "
+                "are kept as the audit trail). Ask the operator.",
+                fields={"name": [f"Limit of {MAX_KEYS_PER_PARTY} keys in all."]}, limit=MAX_KEYS_PER_PARTY)
+        if keys.filter(revoked_at__isnull=True).count() >= MAX_ACTIVE_KEYS:
+            raise KeyLimitReached("Too many active keys; revoke some first.",
+                                  fields={"name": [f"Limit of {MAX_ACTIVE_KEYS} keys."]}, limit=MAX_ACTIVE_KEYS)
+        prefix, raw = generate_key()
+        key = ApiKey.objects.create(party=party, name=name[:100], prefix=prefix, hashed=hash_key(raw))
     return IssuedKey(key=key, raw=raw)
 
 
@@ -212,29 +240,70 @@ def contract_propose(
     return contract
 
 
-# Which stored statuses each action may start from, and where it leads.
+# Which stored statuses accept and terminate start from, and where they lead;
+# suspend and resume depend on who holds which suspension (``_suspension_target``).
 _TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     ContractAction.ACCEPT: (frozenset({ContractStatus.PROPOSED}), ContractStatus.ACTIVE),
-    ContractAction.SUSPEND: (frozenset({ContractStatus.ACTIVE}), ContractStatus.SUSPENDED),
-    ContractAction.RESUME: (frozenset({ContractStatus.SUSPENDED}), ContractStatus.ACTIVE),
     ContractAction.TERMINATE: (
         frozenset({ContractStatus.PROPOSED, ContractStatus.ACTIVE, ContractStatus.SUSPENDED}),
         ContractStatus.TERMINATED,
     ),
 }
+_ACTIONS = frozenset({*_TRANSITIONS, ContractAction.SUSPEND, ContractAction.RESUME})
+
+# Who holds the suspension an actor makes or lifts: the performer their own, a union its strike.
+_HOLDER = {PartyKind.PERFORMER: SuspensionHolder.PERFORMER, PartyKind.UNION: SuspensionHolder.UNION}
 
 
 def _may_act(*, action: str, actor: Party, contract: Contract) -> bool:
     if actor.kind == PartyKind.PERFORMER:
         return contract.performer_id == actor.id
     if actor.kind == PartyKind.UNION:
-        # A union may strike (suspend) its members' contracts; nothing else.
-        return action == ContractAction.SUSPEND and contract.performer.union_id == actor.id
+        # A union may strike (suspend) its members' contracts and lift its own strike; nothing else.
+        return (action in (ContractAction.SUSPEND, ContractAction.RESUME)
+                and contract.performer.union_id == actor.id)
     if actor.kind == PartyKind.BRAND:
         # A brand may withdraw its own proposal before the performer accepts.
         return (action == ContractAction.TERMINATE and contract.brand_id == actor.id
                 and contract.status == ContractStatus.PROPOSED)
     return False
+
+
+def _held_by_text(contract: Contract) -> str:
+    return " and ".join("the union (a strike)" if s.by == SuspensionHolder.UNION else "the performer"
+                        for s in contract.suspensions)
+
+
+def _suspension_target(*, contract: Contract, action: str, holder: str) -> str:
+    """The status after ``holder`` suspends or resumes ``contract``; raises
+    IllegalTransition when ``holder`` cannot (already holds one / holds none)."""
+    held = contract.held_by(holder)
+    others = [s for s in contract.suspensions if s.by != holder]
+    details = {"status": contract.status, "action": action,
+               "suspended_by": [s.by for s in contract.suspensions]}
+    if action == ContractAction.SUSPEND:
+        if contract.status not in (ContractStatus.ACTIVE, ContractStatus.SUSPENDED):
+            raise IllegalTransition(f"Cannot suspend a {contract.status} contract.", **details)
+        if held:
+            raise IllegalTransition(f"The contract is already suspended by the {holder}.", **details)
+        return ContractStatus.SUSPENDED
+    if not held:
+        if contract.status == ContractStatus.SUSPENDED:
+            raise IllegalTransition(
+                f"The contract is suspended by {_held_by_text(contract)}; only whoever suspended it "
+                f"can lift that suspension.", **details)
+        raise IllegalTransition(f"Cannot resume a {contract.status} contract.", **details)
+    return ContractStatus.SUSPENDED if others else ContractStatus.ACTIVE
+
+
+def _set_suspension(*, contract: Contract, holder: str, actor: Party | None, now: datetime | None) -> list[str]:
+    """Set (``now``) or clear (None) ``holder``'s suspension on ``contract``; the fields changed."""
+    if holder == SuspensionHolder.PERFORMER:
+        contract.performer_suspended_at = now
+        return ["performer_suspended_at"]
+    contract.union_suspended_at = now
+    contract.union_suspended_by = actor if now is not None else None
+    return ["union_suspended_at", "union_suspended_by"]
 
 
 def contract_transition(
@@ -249,12 +318,19 @@ def contract_transition(
 ) -> Contract:
     """Apply ``action`` (accept, suspend, resume, terminate) for ``actor``.
 
+    Suspensions belong to whoever made them (docs/rights.md "Suspensions"): the
+    performer suspends and resumes their own; their union strikes and lifts its
+    strike; the contract stays ``suspended`` while either holds. Terminating
+    ends every suspension.
+
     Raises ContractNotFound when the actor may not see the contract,
     ActionNotAllowed when it may see it but not do this, IllegalTransition for
-    an illegal transition (all in ``rights.exceptions``).
+    an illegal transition — including a resume by a party holding no
+    suspension, with ``suspended_by`` naming the holders (all in
+    ``rights.exceptions``).
     """
     now = now or timezone.now()
-    if action not in _TRANSITIONS:
+    if action not in _ACTIONS:
         raise InvalidRequest(fields={"action": ["Unknown action."]})
     with transaction.atomic():
         contract = (
@@ -267,22 +343,28 @@ def contract_transition(
             raise ContractNotFound()
         if not _may_act(action=action, actor=actor, contract=contract):
             raise ActionNotAllowed(f"A {actor.kind} cannot {action} this contract.")
-        sources, target = _TRANSITIONS[action]
         effective = contract.effective_status(now)
         if effective == EXPIRED and action != ContractAction.TERMINATE:
             raise IllegalTransition(
                 f"The contract expired at {contract.valid_until.isoformat()}; it cannot be {action}ed.",
                 status=effective,
             )
-        if contract.status not in sources:
-            raise IllegalTransition(
-                f"Cannot {action} a {contract.status} contract.", status=contract.status, action=action
-            )
+        fields = ["status", "status_reason", "updated_at"]
+        if action in (ContractAction.SUSPEND, ContractAction.RESUME):
+            holder = _HOLDER[actor.kind]
+            target = _suspension_target(contract=contract, action=action, holder=holder)
+            fields += _set_suspension(contract=contract, holder=holder, actor=actor,
+                                      now=now if action == ContractAction.SUSPEND else None)
+        else:
+            sources, target = _TRANSITIONS[action]
+            if contract.status not in sources:
+                raise IllegalTransition(
+                    f"Cannot {action} a {contract.status} contract.", status=contract.status, action=action
+                )
         previous = contract.status
         contract.status = target
         contract.status_reason = reason[:2000]
         contract.updated_at = now
-        fields = ["status", "status_reason", "updated_at"]
         if action == ContractAction.ACCEPT:
             contract.accepted_at = now
             contract.consented_terms_hash = contract.terms_hash
@@ -290,6 +372,8 @@ def contract_transition(
         if action == ContractAction.TERMINATE:
             contract.terminated_at = now
             fields.append("terminated_at")
+            for holder in SuspensionHolder.values:
+                fields += _set_suspension(contract=contract, holder=holder, actor=None, now=None)
         contract.save(update_fields=fields)
         event = _event(contract=contract, action=action, actor=actor, api_key=api_key,
                        from_status=previous, to_status=target, reason=reason)

@@ -22,7 +22,7 @@ from common.api.pagination import paginated_response
 from common.api.requests import query_params, single_upload
 from common.api.schema import ERRORS, paginated
 from common.api.serializers import PageQuerySerializer, ReasonInSerializer
-from common.errors import InvalidRequest, NotFound
+from common.errors import NotFound
 from rights import selectors, services
 from rights.auth import ANY_PARTY, roles
 from rights.models import PartyKind
@@ -35,8 +35,6 @@ from rights.serializers import (
     ContractOutSerializer,
     PartyOutSerializer,
 )
-
-MAX_ACTIVE_KEYS = 50
 
 
 class ContractListCreateApi(APIView):
@@ -91,15 +89,20 @@ class ContractDetailApi(APIView):
 
 ACTION_DOCS = {
     "accept": "The performer accepts the proposed terms; a consent record pins their hash. → `active`.",
-    "suspend": "The performer, or their union (a strike), suspends an active contract. → `suspended`.",
-    "resume": "The performer resumes a suspended contract. → `active`.",
+    "suspend": "The performer, or their union (a strike), suspends an active or already suspended contract: "
+               "each holds its own suspension (listed in `suspensions`). → `suspended`. Suspending "
+               "twice by the same holder is 409 `invalid_state`.",
+    "resume": "The performer lifts their own suspension, the union its own strike; the contract is `active` "
+              "again once no suspension holds (else it stays `suspended`). Lifting a suspension the caller "
+              "does not hold (the performer a strike, the union a performer's suspension) is 409 "
+              "`invalid_state` with `suspended_by`.",
     "terminate": "The performer ends the contract (the brand may withdraw an unaccepted proposal). "
                  "→ `terminated`.",
 }
 
 
 class ContractActionApi(APIView):
-    """accept (performer) · suspend (performer or union) · resume (performer) · terminate (performer)."""
+    """accept (performer) · suspend and resume (performer or union, each its own) · terminate (performer)."""
 
     action_name: str = ""
 
@@ -172,22 +175,27 @@ class PortraitUploadApi(APIView):
 
 
 class ApiKeyListCreateApi(APIView):
-    @extend_schema(operation_id="keys_list", responses={200: inline_serializer(
-        name="ApiKeyList", fields={"results": ApiKeyOutSerializer(many=True)}), **ERRORS})
+    @extend_schema(operation_id="keys_list",
+                   parameters=[OpenApiParameter("limit", int), OpenApiParameter("cursor", str)],
+                   responses={200: paginated(ApiKeyOutSerializer), **ERRORS},
+                   description="The caller's keys, revoked ones included, newest first; paginated like every list "
+                               f"(`next`/`previous` cursors). A party holds at most {services.MAX_ACTIVE_KEYS} "
+                               f"active keys and is issued at most {services.MAX_KEYS_PER_PARTY} in all.")
     @roles(*ANY_PARTY)
     def get(self, request):
-        return Response({"results": ApiKeyOutSerializer(selectors.api_key_list(party=request.user), many=True).data})
+        query_params(request, PageQuerySerializer)
+        return paginated_response(request=request, view=self, queryset=selectors.api_key_list(party=request.user),
+                                  serialize=lambda page: ApiKeyOutSerializer(page, many=True).data)
 
     @extend_schema(operation_id="keys_create", request=ApiKeyCreateInSerializer,
                    responses={201: ApiKeyIssuedOutSerializer, **ERRORS},
-                   description="Issue a new key for the caller's party. The key is shown once, in `api_key`.")
+                   description="Issue a new key for the caller's party. The key is shown once, in `api_key`. "
+                               f"Beyond {services.MAX_ACTIVE_KEYS} active keys or {services.MAX_KEYS_PER_PARTY} "
+                               "keys in all: 400 `invalid_request` with `limit`.")
     @roles(*ANY_PARTY)
     def post(self, request):
         ser = ApiKeyCreateInSerializer(data=request.data if request.data else {})
         ser.is_valid(raise_exception=True)
-        if selectors.api_key_list(party=request.user, active_only=True).count() >= MAX_ACTIVE_KEYS:
-            raise InvalidRequest("Too many active keys; revoke some first.",
-                                 fields={"name": [f"Limit of {MAX_ACTIVE_KEYS} keys."]})
         issued = services.api_key_issue(party=request.user, name=ser.validated_data["name"])
         return Response(ApiKeyIssuedOutSerializer(issued.key, context={"api_key": issued.raw}).data, status=201)
 

@@ -4,7 +4,8 @@
 # arguments go to pytest (e.g. ./scripts/test.sh tests/rights -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+# The browser tests drive Debian's chromium: the test command installs it.
+DOPPEL_SETUP_BROWSER=1 ./scripts/setup.sh
 export PYTHONUNBUFFERED=1
 echo "[test] database: ${DATABASE_URL:-embedded SQLite}" >&2
 exec .venv/bin/python -m pytest "$@"

@@ -142,6 +142,7 @@ class WebServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOPPEL_")}
         env.update({"DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": database_url(),
                     "DOPPEL_DATA_DIR": str(settings.DATA_DIR), "DOPPEL_SECRET_KEY": settings.SECRET_KEY,
+                    "DOPPEL_HTTPS": "0",  # plain HTTP on loopback (README "Configuration")
                     "PYTHONUNBUFFERED": "1"})
         env.update(env_overrides)
         self.url = f"http://127.0.0.1:{port}"

@@ -257,8 +257,9 @@ def test_accept_records_consent_for_the_exact_terms(cast):
 
 def test_full_lifecycle_with_audit_trail(cast):
     contract = make_contract(cast.brand, cast.performer, accept=False)
+    # Issue 10 item 4: the union lifts its own strike (the performer's resume no longer does).
     steps = [("performer", "accept", "active"), ("union", "suspend", "suspended"),
-             ("performer", "resume", "active"), ("performer", "suspend", "suspended"),
+             ("union", "resume", "active"), ("performer", "suspend", "suspended"),
              ("performer", "resume", "active"), ("performer", "terminate", "terminated")]
     for who, action, expected in steps:
         resp = act(cast, who, contract, action, reason=f"{who} {action}")
@@ -354,7 +355,8 @@ EXPECTED = {
     "get":       (200, 200, 200, 404, 404, 404),
     "accept":    (403, 200, 403, 404, 404, 404),
     "suspend":   (403, 200, 200, 404, 404, 404),
-    "resume":    (403, 200, 403, 404, 404, 404),
+    # Issue 10 item 4: the union may resume its own strike; this one is the performer's (409).
+    "resume":    (403, 200, 409, 404, 404, 404),
     "terminate": (403, 200, 403, 404, 404, 404),
 }
 START = {"accept": "proposed", "suspend": "active", "resume": "suspended", "terminate": "active", "get": "active"}

@@ -132,3 +132,77 @@ def test_a_performer_uploads_a_real_portrait(cast, astronaut_jpeg):
     assert cast.performer.portrait.read() == astronaut_jpeg
     assert len(cast.performer.landmarks["landmarks"]) == 478  # MediaPipe FaceMesh with refined irises
     assert cast.performer.landmarks["image_sha256"] == hashlib.sha256(astronaut_jpeg).hexdigest()
+
+
+# --- issue 10 item 16: key lists are paginated, keys per party bounded -------------------------
+
+
+def test_the_key_list_is_paginated_like_every_list(cast, django_assert_num_queries):
+    client = cast.client("brand")
+    for i in range(7):
+        assert client.post("/api/v1/keys", data={"name": f"k{i}"}, format="json").status_code == 201
+    client.get("/api/v1/keys")  # the key's last_used_at is written at most once a minute
+    with django_assert_num_queries(2):  # the caller's key, one page
+        first = client.get("/api/v1/keys", {"limit": 5}).json()
+    assert set(first) == {"next", "previous", "results"} and len(first["results"]) == 5
+    assert [k["name"] for k in first["results"]] == ["k6", "k5", "k4", "k3", "k2"]  # newest first
+    rest = client.get(first["next"]).json()
+    assert [k["name"] for k in rest["results"]] == ["k1", "k0", "test"] and rest["next"] is None
+    assert ApiKey.objects.filter(party=cast.brand).count() == 8
+
+
+@pytest.mark.parametrize("query,field", [({"limit": 0}, "limit"), ({"limit": 201}, "limit"),
+                                         ({"limit": "x"}, "limit"), ({"cursor": "forged"}, "cursor"),
+                                         ({"status": "active"}, "status")])
+def test_the_key_list_refuses_bad_paging(cast, query, field):
+    resp = cast.client("brand").get("/api/v1/keys", query)
+    assert resp.status_code == 400 and field in resp.json()["error"]["fields"]
+
+
+def test_a_party_holds_at_most_fifty_active_keys(cast):
+    from rights import services
+
+    client = cast.client("union")
+    for _ in range(services.MAX_ACTIVE_KEYS - 1):  # the union already holds one
+        services.api_key_issue(party=cast.union, name="bulk")
+    resp = client.post("/api/v1/keys", data={"name": "one too many"}, format="json")
+    assert resp.status_code == 400
+    err = resp.json()["error"]
+    assert err["code"] == "invalid_request" and err["limit"] == 50 and "name" in err["fields"]
+    assert ApiKey.objects.filter(party=cast.union).count() == 50
+    key = ApiKey.objects.filter(party=cast.union, name="bulk").first()
+    assert client.post(f"/api/v1/keys/{key.id}/revoke").status_code == 200
+    assert client.post("/api/v1/keys", data={"name": "now fits"}, format="json").status_code == 201
+
+
+def test_keys_issued_in_all_are_bounded_revoked_ones_included(cast, monkeypatch):
+    """Create-and-revoke in a loop used to grow a party's keys without limit."""
+    from rights import services
+    from rights.exceptions import KeyLimitReached
+
+    monkeypatch.setattr(services, "MAX_KEYS_PER_PARTY", 6)
+    client = cast.client("performer")
+    statuses = []
+    for i in range(7):
+        resp = client.post("/api/v1/keys", data={"name": f"rotating {i}"}, format="json")
+        statuses.append(resp.status_code)
+        if resp.status_code == 201:
+            assert client.post(f"/api/v1/keys/{resp.json()['id']}/revoke").status_code == 200
+    assert statuses == [201] * 5 + [400] * 2  # the performer's first key counts too
+    err = client.post("/api/v1/keys", data={}, format="json").json()["error"]
+    assert err["limit"] == 6 and "revoked" in err["message"]
+    assert ApiKey.objects.filter(party=cast.performer).count() == 6
+    assert ApiKey.objects.filter(party=cast.performer, revoked_at__isnull=True).count() == 1
+    with pytest.raises(KeyLimitReached):  # the rule is the service's, whoever calls it
+        services.api_key_issue(party=cast.performer, name="admin")
+
+
+def test_the_admin_issue_key_action_reports_the_bound(cast, admin_client, monkeypatch):
+    from rights import services
+
+    monkeypatch.setattr(services, "MAX_ACTIVE_KEYS", 1)
+    resp = admin_client.post("/admin/rights/party/", {"action": "issue_key", "_selected_action": [cast.brand.id]},
+                             follow=True)
+    assert resp.status_code == 200
+    assert "Too many active keys" in resp.content.decode()
+    assert ApiKey.objects.filter(party=cast.brand).count() == 1

@@ -44,6 +44,14 @@ def _free_port(preferred: int) -> int:
     raise CommandError(f"no free port near {preferred}")
 
 
+def _private_log(path: Path):
+    """Open a log for appending, readable by the service account only (0600, also
+    when an older run left it world-readable): logs name keys, ids and errors."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
+
+
 class Api:
     def __init__(self, base: str):
         self.base = base
@@ -119,9 +127,12 @@ class Command(BaseCommand):
         admin_password = self._admin_user()
         port = _free_port(opts["port"])
         base = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # The demo serves plain HTTP on loopback: no HTTPS redirect, HSTS or Secure-only
+        # cookies there (README "Configuration": DOPPEL_HTTPS).
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "DOPPEL_HTTPS": "0"}
         logs = settings.DATA_DIR / "logs"
-        logs.mkdir(exist_ok=True)
+        logs.mkdir(mode=0o700, exist_ok=True)
+        logs.chmod(0o700)
         procs: list[subprocess.Popen] = []
 
         def stop(*_):
@@ -141,12 +152,12 @@ class Command(BaseCommand):
         try:
             procs.append(subprocess.Popen(
                 [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, start_new_session=True,
-                stdout=open(logs / "qcluster.log", "ab"), stderr=subprocess.STDOUT))
+                stdout=_private_log(logs / "qcluster.log"), stderr=subprocess.STDOUT))
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{port}",
                  "-w", str(opts["workers"]), "-k", "gthread", "--threads", "4", "--timeout", "120"],
                 cwd=ROOT, env=env, start_new_session=True,
-                stdout=open(logs / "web.log", "ab"), stderr=subprocess.STDOUT))
+                stdout=_private_log(logs / "web.log"), stderr=subprocess.STDOUT))
             api = Api(base)
             self._wait_ready(api, world["brand"]["api_key"], procs)
             self.say("")
