@@ -126,7 +126,7 @@ def test_concurrent_first_use_creates_one_key_set(keys_dir):
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(4)
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_race, args=(barrier, queue)) for _ in range(4)]
+    procs = [ctx.Process(target=_race, args=(barrier, queue), daemon=True) for _ in range(4)]  # never outlive pytest
     for p in procs:
         p.start()
     results = [queue.get(timeout=60) for _ in procs]
@@ -315,7 +315,7 @@ def test_concurrent_first_use_creates_one_watermark_key(keys_dir):
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(4)
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_race_watermark, args=(barrier, queue)) for _ in range(4)]
+    procs = [ctx.Process(target=_race_watermark, args=(barrier, queue), daemon=True) for _ in range(4)]
     for p in procs:
         p.start()
     for p in procs:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
+import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -212,31 +214,66 @@ def test_a_broken_frame_filter_fails_the_render(portrait, landmarks) -> None:
     assert error.code == "frame_filter_failed"
 
 
-def _render_in_child(portrait: bytes, landmarks: dict, queue) -> None:
+# The parent of the fork runs in a fresh interpreter, as a qcluster's master does: this
+# test process holds threads of earlier tests (a live server, thread pools), and forking a
+# multi-threaded process may copy a lock some thread held — the child then waits forever,
+# and a never-ending child would keep pytest from exiting. The child's work is the same.
+_FORK_PARENT = r"""
+import io, json, multiprocessing, sys
+from PIL import Image
+from skimage import data
+import renderer
+from renderer import RenderRequest, render
+
+buffer = io.BytesIO()
+Image.fromarray(data.astronaut()).save(buffer, format="JPEG", quality=92)
+portrait = buffer.getvalue()
+landmarks = renderer.analyze_portrait(portrait).as_json()
+render(RenderRequest(portrait=portrait, landmarks=landmarks, script="Hello there, this is a test.",
+                     language="en"))  # the parent animates on its threads first
+renderer.warm_up()  # and holds loaded sessions when it forks, as qcluster may
+
+
+def child(queue):
     try:
         fresh = renderer.runtime.CACHE.loaded()
-        result = render(
-            RenderRequest(portrait=portrait, landmarks=landmarks, script="Hi.", language="en")
-        )
+        result = render(RenderRequest(portrait=portrait, landmarks=landmarks, script="Hi.", language="en"))
         queue.put(("ok", fresh, result.frames, result.warnings))
     except BaseException as exc:  # noqa: BLE001
         queue.put(("error", repr(exc), 0, []))
 
 
-def test_a_forked_worker_loads_its_own_models_and_renders(portrait, landmarks, english) -> None:
-    renderer.warm_up()  # the parent holds loaded sessions before forking, as qcluster may
-    assert "piper" in renderer.runtime.CACHE.loaded()
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_render_in_child, args=(portrait, landmarks, queue))
-    child.start()
-    status, fresh, frames, warnings = queue.get(timeout=120)
-    child.join(timeout=30)
-    assert status == "ok", fresh
-    assert fresh == []  # nothing inherited from the parent's cache
-    assert frames > 10
-    assert child.exitcode == 0
+loaded_before = renderer.runtime.CACHE.loaded()
+context = multiprocessing.get_context("fork")
+queue = context.Queue()
+process = context.Process(target=child, args=(queue,), daemon=True)
+process.start()
+status, fresh, frames, warnings = queue.get(timeout=150)
+process.join(timeout=30)
+print(json.dumps({"loaded_before": loaded_before, "status": status, "fresh": fresh, "frames": frames,
+                  "warnings": warnings, "exitcode": process.exitcode,
+                  "parallel": renderer.runtime.CACHE.get("torch_parallel_used", lambda: False),
+                  "fork_warning": renderer.runtime.FORK_WARNING}))
+"""
+
+
+def test_a_forked_worker_loads_its_own_models_and_renders() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _FORK_PARENT], cwd=Path(__file__).resolve().parents[2],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the parent and a stuck child alike
+        out, err = proc.communicate()
+        raise AssertionError(f"the fork test did not finish in 300 s:\n{err[-3000:]}") from None
+    assert proc.returncode == 0, err[-3000:]
+    seen = json.loads(out.strip().splitlines()[-1])
+    assert "piper" in seen["loaded_before"]
+    assert seen["status"] == "ok", seen["fresh"]
+    assert seen["fresh"] == []  # nothing inherited from the parent's cache
+    assert seen["frames"] > 10
+    assert seen["exitcode"] == 0
     # The parent had animated on 2 threads (the English render): GNU OpenMP cannot run
     # threads in this child, so it rendered on one and says so instead of hanging.
-    assert renderer.runtime.CACHE.get("torch_parallel_used", lambda: False)
-    assert renderer.runtime.FORK_WARNING in warnings
+    assert seen["parallel"]
+    assert seen["fork_warning"] in seen["warnings"]
