@@ -3,7 +3,8 @@
 ``verify_file`` gives the shape of ``POST /api/v1/verify`` (shared/API.md)::
 
     {"media": {"mime", "kind", "bytes", "filename", "declared_mime"},
-     "c2pa": {"state", "failures", "license", "ours", "issuer", "manifests", "claim_generator", "soft_binding",
+     "c2pa": {"state", "failures", "license", "ours", "issuer", "issuer_trusted", "manifests", "claim_generator",
+              "soft_binding",
               "error", "evidence": "proof" | "none", "meaning"},
      "watermark": {"found", "generation", "confidence", "identified", "bit_accuracy", "matches_manifest",
                    "frames_used", "error", "orientation", "evidence": "trace" | "none", "meaning"},
@@ -256,6 +257,9 @@ def verify_file(
         "license": license_,
         "ours": report.ours,
         "issuer": report.issuer,
+        # True only for a chain to our root with no signingCredential failure; an
+        # untrusted issuer's name also reads "untrusted: …" (a look-alike CA can copy ours).
+        "issuer_trusted": report.issuer_trusted,
         "manifests": report.manifests,
         "claim_generator": report.claim_generator,
         "soft_binding": report.soft_binding,

@@ -61,8 +61,15 @@ def test_a_look_alike_ca_with_our_exact_names_is_marked_untrusted(look_alike_cli
 def test_the_verify_report_shows_the_marked_issuer(look_alike_clip):
     report = verify.verify_file(data=look_alike_clip, resolve_payload=lambda payload: None)
     assert report["c2pa"]["issuer"].startswith("untrusted: Doppel")
+    assert report["c2pa"]["issuer_trusted"] is False
     assert report["c2pa"]["ours"] is False
     assert "not Doppel" in report["summary"]
+
+
+def test_the_verify_report_says_our_own_issuer_is_trusted(small):
+    report = verify.verify_file(data=small.signed(), resolve_payload=lambda payload: None)
+    assert report["c2pa"]["issuer_trusted"] is True
+    assert report["c2pa"]["issuer"].startswith("Doppel Content Credentials Signer")
 
 
 def test_our_own_signature_shows_the_bare_issuer(small):
