@@ -16,41 +16,23 @@ from __future__ import annotations
 import argparse
 import http.client
 import importlib.util
-import io
 import json
 import os
 import statistics
+import sys
 import threading
 import time
 import uuid
 from collections import Counter
 from pathlib import Path
 
-import av
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.provenance import synthetic  # noqa: E402  (the clip the memory test verifies too)
+
 _spec = importlib.util.spec_from_file_location("bench_gateway", ROOT / "bench" / "gateway.py")
 gw = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gw)
-
-
-def clip(width: int = 720, height: int = 1280, frames: int = 125) -> bytes:
-    """A 5 s moving pattern: real decoding and detection work for the verifier."""
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "ultrafast"}
-        yy, xx = np.mgrid[0:height, 0:width]
-        base = ((xx * 255 // width) ^ (yy * 255 // height)).astype(np.uint8)
-        for i in range(frames):
-            rgb = np.stack([np.roll(base, i * 7, axis=1), base, np.roll(base, i * 3, axis=0)], -1)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return buffer.getvalue()
 
 
 def multipart(data: bytes) -> tuple[bytes, str]:
@@ -103,7 +85,7 @@ def main() -> None:
     env = gw.fresh_env("sqlite")
     world = gw.run_child("seed", env, "1", "10")
     key = world["brand_key"]
-    body, ctype = multipart(clip())
+    body, ctype = multipart(synthetic.pattern_clip(720, 1280, frames=125))  # 5 s
     port = 20000 + os.getpid() % 1000
     web = gw.start_gunicorn(env, port, 2, 4)
     try:

@@ -134,6 +134,26 @@ def encode_video(
     return buf.getvalue()
 
 
+def pattern_clip(width: int, height: int, frames: int = 50) -> bytes:
+    """A smooth moving pattern as H.264 MP4 (25 fps, no audio): cheap to encode, real
+    content for decoding and detection. Frames are made one at a time, so a 4K clip
+    never holds more than one frame in memory."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        yy, xx = np.mgrid[0:height, 0:width]
+        base = ((xx * 255 // width) ^ (yy * 255 // height)).astype(np.uint8)
+        for i in range(frames):
+            rgb = np.stack([np.roll(base, i * 7, axis=1), base, np.roll(base, i * 3, axis=0)], -1)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return buf.getvalue()
+
+
 def _write_tone(out, stream, *, seconds: float) -> None:
     rate = 48000
     size = stream.codec_context.frame_size or 1024

@@ -21,7 +21,7 @@ from PIL import Image
 import intake
 from provenance import media, verify
 from provenance import watermark as wm
-from tests.provenance import bombs
+from tests.provenance import bombs, synthetic
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_GROWTH_BYTES = 300 * 1024 * 1024  # the issue's budget for any input to /verify
@@ -294,24 +294,6 @@ def test_verify_api_refuses_bombs_with_the_right_status(cast, name, status):
     assert error["code"] == code and error["message"] and error["fields"]["file"]
 
 
-def _pattern_clip(width: int, height: int, frames: int = 50) -> bytes:
-    """A smooth moving pattern (cheap to encode, real content for the detector)."""
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "ultrafast"}
-        yy, xx = np.mgrid[0:height, 0:width]
-        base = ((xx * 255 // width) ^ (yy * 255 // height)).astype(np.uint8)
-        for i in range(frames):
-            rgb = np.stack([np.roll(base, i * 7, axis=1), base, np.roll(base, i * 3, axis=0)], -1)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return buffer.getvalue()
-
-
 @pytest.mark.slow
 def test_accepted_clips_up_to_4k_stay_within_the_memory_budget(tmp_path):
     """Issue 10 item 5: *any* input to /verify grows the worker by at most 300 MB — the
@@ -320,7 +302,7 @@ def test_accepted_clips_up_to_4k_stay_within_the_memory_budget(tmp_path):
     for name, (width, height) in {"v720.mp4": (720, 1280), "v1080.mp4": (1920, 1080),
                                   "v4k.mp4": (3840, 2160)}.items():
         path = tmp_path / name
-        path.write_bytes(_pattern_clip(width, height))
+        path.write_bytes(synthetic.pattern_clip(width, height))
         paths.append(str(path))
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings", "DOPPEL_DATA_DIR": str(tmp_path / "data")}
     for path in paths:  # one fresh process each: the first call, cold, is the worst case
