@@ -73,22 +73,35 @@ def account_get_or_create(*, party: Party | None, purpose: str, currency: str) -
 
 
 def accounts_for(keys: Sequence[AccountKey]) -> dict[AccountKey, Account]:
-    """Accounts by (party id, purpose, currency): one query, plus one insert per missing one."""
+    """Accounts by (party id, purpose, currency): one query, plus one insert and one
+    query when some are missing.
+
+    Missing accounts are inserted with ``ON CONFLICT DO NOTHING`` (SQLite: ``INSERT OR
+    IGNORE``) and then read back: when another transaction creates the same account at
+    the same moment (two workers delivering a party's first royalties), the insert
+    waits for it and yields instead of failing, and the read sees the winner's row.
+    No exception path, no savepoint: nothing the enclosing transaction must undo."""
     wanted = set(keys)
-    q = Q()
-    for party_id, purpose, currency in wanted:
-        q |= Q(party_id=party_id, purpose=purpose, currency=currency) if party_id else \
-            Q(party__isnull=True, purpose=purpose, currency=currency)
-    found = {(a.party_id, a.purpose, a.currency): a for a in Account.objects.filter(q)}
-    for key in wanted - found.keys():
-        found[key] = _account_create(*key)
+    found = _accounts_found(wanted)
+    missing = wanted - found.keys()
+    if missing:
+        Account.objects.bulk_create(
+            [Account(party_id=party_id, purpose=purpose, currency=currency)
+             for party_id, purpose, currency in sorted(missing, key=lambda k: (k[0] or "", k[1], k[2]))],
+            ignore_conflicts=True,
+        )
+        found.update(_accounts_found(missing))
+        if missing - found.keys():
+            raise InvalidPosting(f"The accounts {sorted(missing - found.keys(), key=str)} could not be created.")
     return found
 
 
-def _account_create(party_id: str | None, purpose: str, currency: str) -> Account:
-    fields = {"party_id": party_id, "purpose": purpose, "currency": currency}
-    # Created concurrently by another request: use that one.
-    return write_or_replay(lambda: Account.objects.create(**fields), replay=Account.objects.filter(**fields).first)
+def _accounts_found(keys: set[AccountKey]) -> dict[AccountKey, Account]:
+    q = Q()
+    for party_id, purpose, currency in keys:
+        q |= Q(party_id=party_id, purpose=purpose, currency=currency) if party_id else \
+            Q(party__isnull=True, purpose=purpose, currency=currency)
+    return {(a.party_id, a.purpose, a.currency): a for a in Account.objects.filter(q)}
 
 
 @dataclass(frozen=True)

@@ -244,3 +244,19 @@ def test_a_posting_slipped_into_an_uncommitted_transaction_is_refused():
     assert results[0] == ("ok", "committed")
     assert results[1][0] == "error" and isinstance(results[1][1], IntegrityError), results[1]
     assert sorted(Posting.objects.filter(transaction_id=txn_id).values_list("amount", flat=True)) == [100, 100]
+
+
+@pytest.mark.parametrize("contenders", [2, 6])
+def test_first_royalties_of_a_party_posted_concurrently_all_book(contenders):
+    """The first royalties of a brand and performer, posted at once by several workers,
+    each create the same accounts: one insert wins, the others use its row (CI found
+    two queue workers failing a delivery on the account's unique constraint)."""
+    world = make_world()
+    holds = [services.hold_create(contract=world.contract, reference=f"first-{i}", idempotency_key=f"first-{i}")
+             for i in range(contenders)]
+    results = race(contenders, lambda i: services.hold_post(hold=holds[i].id, duration_s=3,
+                                                             idempotency_key=f"first-post-{i}"))
+    assert all(status == "ok" for status, _ in results), results
+    assert Transaction.objects.filter(hold__in=holds).count() == contenders
+    from ledger.models import Account
+    assert Account.objects.filter(party=world.performer, purpose="payable").count() == 1
