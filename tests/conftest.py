@@ -1,6 +1,7 @@
 import pytest
 
 from tests.factories import make_cast
+from tests.fakestripe_server import fake_stripe, fake_stripe_server  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@
 * ``intake/`` (media header checks) is a standard-library-only module: it imports
   nothing of the project; ``renderer/`` is a library: it imports nothing of the
   project but ``intake``.
+* ``fakestripe/`` (the local fake Stripe server for tests and the demo) imports nothing of the
+  project.
 * ``common/`` is the shared toolkit: it imports no app.
 * No module of ``rights/``, ``ledger/``, ``provenance/`` or ``renderer/`` imports
   ``gateway`` (the gateway composes them, never the reverse).
@@ -75,6 +77,11 @@ def test_the_renderer_imports_nothing_of_the_project_but_intake():
 def test_intake_imports_nothing_of_the_project():
     assert _violations(("intake",), lambda pkg, name: "intake is below everything"
                        if _top(name) in PROJECT and _top(name) != "intake" else None) == []
+
+
+def test_fakestripe_imports_nothing_of_the_project():
+    assert _violations(("fakestripe",), lambda pkg, name: "the fake Stripe server stands alone"
+                       if _top(name) in PROJECT else None) == []
 
 
 def test_common_imports_no_app():
