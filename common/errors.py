@@ -61,6 +61,20 @@ class Forbidden(DomainError):
     default_message = "This operation is not allowed."
 
 
+class PaymentRequired(DomainError):
+    """The brand's unpaid receivable plus open holds would pass its credit limit (402)."""
+
+    code = "payment_required"
+    default_message = "Payment is required before more can be charged to this account."
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency (Stripe) is not configured or not reachable now (503)."""
+
+    code = "service_unavailable"
+    default_message = "The service is not available now."
+
+
 class InvalidState(DomainError):
     """The object is not in a state that allows this (an illegal transition)."""
 

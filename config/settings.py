@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "ledger",
     "provenance",
     "gateway",
+    "payments",
 ]
 
 MIDDLEWARE = [
@@ -238,6 +239,32 @@ DOPPEL_LEDGER_SEQUENCE_NUDGE_MS = env_int("DOPPEL_LEDGER_SEQUENCE_NUDGE_MS", 100
 DOPPEL_LOG_ORIGIN = env_str("DOPPEL_LOG_ORIGIN") or "doppel.local/ledger"
 # Encrypts the log's Ed25519 key at rest; unset: derived from SECRET_KEY.
 DOPPEL_LOG_KEY_PASSPHRASE = env_str("DOPPEL_LOG_KEY_PASSPHRASE") or None
+
+# --- payments: Stripe Connect payouts and metered billing (docs/payments.md) ----------
+
+# Stripe's secret key and webhook endpoint secret (or their _FILE variants). Unset: payouts
+# and billing are off (POST /api/v1/payouts/account answers 503), nothing else changes.
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY") or None
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET") or None
+# Only for the local fake Stripe server of tests and the demo (python -m fakestripe);
+# unset for real Stripe.
+DOPPEL_STRIPE_API_BASE = check_http_url("DOPPEL_STRIPE_API_BASE", env_str("DOPPEL_STRIPE_API_BASE"))
+DOPPEL_STRIPE_TIMEOUT_S = env_int("DOPPEL_STRIPE_TIMEOUT_S", 20, minimum=1, maximum=120)
+DOPPEL_STRIPE_CONNECT_COUNTRY = (env_str("DOPPEL_STRIPE_CONNECT_COUNTRY") or "US").upper()
+# Where Stripe sends a payee back after (or to restart) onboarding.
+DOPPEL_PAYOUT_RETURN_URL = check_http_url(
+    "DOPPEL_PAYOUT_RETURN_URL", env_str("DOPPEL_PAYOUT_RETURN_URL") or "http://localhost:8000/")
+# The payout job's period (default weekly) and per-currency minimums ("USD=1000,JPY=1500",
+# ledger minor units; unset currencies: the equivalent of 10.00, see payments/currencies.py).
+DOPPEL_PAYOUT_EVERY_MINUTES = env_int("DOPPEL_PAYOUT_EVERY_MINUTES", 7 * 24 * 60, minimum=1)
+DOPPEL_PAYOUT_MINIMUMS = env_list("DOPPEL_PAYOUT_MINIMUMS", [])
+# A brand's default credit limit, in major units of each currency's equivalent (10,000.00).
+DOPPEL_CREDIT_LIMIT_MAJOR = env_int("DOPPEL_CREDIT_LIMIT_MAJOR", 10_000, minimum=0)
+# How often meter reports are sent and the books reconciled with Stripe.
+DOPPEL_BILLING_SYNC_MINUTES = env_int("DOPPEL_BILLING_SYNC_MINUTES", 1, minimum=1)
+DOPPEL_RECONCILE_EVERY_MINUTES = env_int("DOPPEL_RECONCILE_EVERY_MINUTES", 24 * 60, minimum=1)
+# Webhook events older than this are refused (Stripe's default tolerance).
+DOPPEL_STRIPE_WEBHOOK_TOLERANCE_S = env_int("DOPPEL_STRIPE_WEBHOOK_TOLERANCE_S", 300, minimum=1)
 
 # --- provenance (docs/provenance.md) ---------------------------------------------------
 

@@ -4,6 +4,7 @@
 |---|---|---|
 | gateway sweep | 1 min | expire approvals, repair generations after crashes, retry webhooks, purge old keys/windows |
 | ledger jobs | see ledger.schedules | sequence the Merkle log, sign tree heads, void expired holds |
+| payments jobs | see payments.schedules | payout run (weekly), meter reports, Stripe event retries, reconcile (daily) |
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from django.db import connection
 from django_q.models import Schedule
 
 from ledger.schedules import ensure_schedules as ledger_schedules
+from payments.schedules import ensure_schedules as payments_schedules
 
 SCHEDULES = [
     # (name, func, minutes)
@@ -27,7 +29,7 @@ def ensure_schedules() -> list[str]:
             name=name, defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes,
                                  "repeats": -1})
         names.append(name)
-    return names + list(ledger_schedules() or [])
+    return names + list(ledger_schedules() or []) + payments_schedules()
 
 
 def on_post_migrate(sender, **kwargs) -> None:

@@ -104,6 +104,7 @@ PURPOSE_OWNER = {
     AccountPurpose.PENSION_HEALTH: "union",
     AccountPurpose.PLATFORM_FEE: None,
     AccountPurpose.STRIPE_CASH: None,
+    AccountPurpose.CLEARING: None,
 }
 
 
@@ -147,8 +148,9 @@ class TransactionKind(models.TextChoices):
     ROYALTY = "royalty"  # one delivered render (a posted hold)
     REVENUE_SHARE = "revenue_share"  # a brand's reported sales (POST /sales)
     REVERSAL = "reversal"  # undoes another transaction, leg by leg
-    PAYOUT = "payout"
+    PAYOUT = "payout"  # one step of a payout to a performer or union (payments app)
     ADJUSTMENT = "adjustment"
+    SETTLEMENT = "settlement"  # a brand's paid invoice settles its receivable (payments app)
 
 
 class HoldStatus(models.TextChoices):

@@ -25,12 +25,14 @@ log = logging.getLogger(__name__)
 # Most specific first: the first class an error is an instance of gives its status.
 STATUS_OF: tuple[tuple[type[errors.DomainError], int], ...] = (
     (errors.InvalidRequest, 400),
+    (errors.PaymentRequired, 402),
     (errors.Forbidden, 403),
     (errors.NotFound, 404),
     (errors.InvalidState, 409),
     (errors.Conflict, 409),
     (errors.PayloadTooLarge, 413),
     (errors.RateLimited, 429),
+    (errors.ServiceUnavailable, 503),
 )
 
 

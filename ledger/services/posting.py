@@ -326,8 +326,9 @@ def transaction_record(
 ) -> Transaction:
     """Book a free-form balanced transaction (payouts, adjustments by staff)."""
     key = check_key(idempotency_key)
-    if kind not in (TransactionKind.PAYOUT, TransactionKind.ADJUSTMENT):
-        raise InvalidRequest(fields={"kind": ["Only payout and adjustment transactions are recorded directly."]})
+    if kind not in (TransactionKind.PAYOUT, TransactionKind.ADJUSTMENT, TransactionKind.SETTLEMENT):
+        raise InvalidRequest(fields={"kind": ["Only payout, settlement and adjustment transactions are recorded "
+                                              "directly."]})
     reference = check_text(reference, "reference", allow_empty=True)
     meta = check_meta(meta)
     request_hash = fingerprint(
