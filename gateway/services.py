@@ -153,7 +153,9 @@ def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprin
             generation.hold = ledger.hold_create(
                 contract=contract, reference=generation.id, idempotency_key=f"hold:{generation.id}",
                 expected_seconds=max(1.0, len(data.script) / CHARS_PER_SECOND), platform=data.platform,
-                meta={"generation": generation.id, **data.usage(), "script_chars": len(data.script)},
+                meta={"generation": generation.id, **data.usage(), "script_chars": len(data.script),
+                      # For statements: the first 80 characters, on one line.
+                      "script_excerpt": " ".join(data.script.split())[:80]},
                 expires_at=now + hold_ttl,
             )
         except QuotaExceeded:

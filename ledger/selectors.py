@@ -25,7 +25,6 @@ from ledger.models import (
     Posting,
     Side,
     Transaction,
-    TransactionKind,
     TreeHead,
     node_key,
 )
@@ -245,7 +244,7 @@ def log_consistency_proof(*, first: int, second: int) -> list[bytes]:
     return merkle.range_roots(merkle.consistency_ranges(first, second), _fetch_nodes)
 
 
-# --- royalties, usage, statements -----------------------------------------------------
+# --- royalties, usage, months -----------------------------------------------------
 
 _SUMMARY_FIELDS = ("performer_amount", "union_amount", "fee_amount", "total")
 
@@ -339,75 +338,7 @@ def usage_row(hold: Hold) -> dict[str, Any]:
     }
 
 
-STATEMENT_LINE_LIMIT = 5000
-_STATEMENT_BUCKETS = {TransactionKind.ROYALTY: "royalties", TransactionKind.REVENUE_SHARE: "revenue_share",
-                      TransactionKind.REVERSAL: "reversals", TransactionKind.PAYOUT: "payouts"}
-_STATEMENT_TOTALS = ("royalties", "revenue_share", "reversals", "payouts", "other", "renders")
-
-
 def month_bounds(month: date) -> tuple[datetime, datetime]:
     start = datetime(month.year, month.month, 1, tzinfo=UTC)
     end = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=UTC)
     return start, end
-
-
-def performer_statement(*, performer: Party, month: date, line_limit: int = STATEMENT_LINE_LIMIT) -> dict[str, Any]:
-    """What a performer earned in one calendar month (UTC), per currency and contract.
-
-    Opening and closing balances are summed from the postings themselves (one
-    indexed range scan per account), not from the checkpoint, so the statement
-    is exact for any past month."""
-    start, end = month_bounds(month)
-    accounts = {a.id: a for a in Account.objects.filter(party=performer, purpose=AccountPurpose.PAYABLE)}
-    opening: dict[str, int] = defaultdict(int)
-    for account_id, (debits, credits) in _posting_sums(list(accounts), before=start).items():
-        opening[accounts[account_id].currency] += credits - debits
-
-    currencies: dict[str, dict[str, int]] = {}
-    contracts: dict[tuple[str | None, str], dict[str, Any]] = {}
-    lines = []
-    truncated = False
-    month_postings = (
-        Posting.objects.filter(account_id__in=list(accounts), created_at__gte=start, created_at__lt=end)
-        .select_related("transaction")
-        .order_by("created_at", "id")
-    )
-    # Every posting counts in the totals; only the list of lines is capped.
-    for p in month_postings.iterator(chunk_size=2000):
-        txn = p.transaction
-        amount = p.amount if p.side == Side.CREDIT else -p.amount
-        totals = currencies.setdefault(p.currency, dict.fromkeys(_STATEMENT_TOTALS, 0))
-        totals[_STATEMENT_BUCKETS.get(txn.kind, "other")] += amount
-        per_contract = contracts.setdefault((txn.contract_id, p.currency), {
-            "contract": txn.contract_id, "currency": p.currency, "renders": 0, "billed_seconds": 0, "amount": 0})
-        per_contract["amount"] += amount
-        if txn.kind == TransactionKind.ROYALTY:
-            totals["renders"] += 1
-            per_contract["renders"] += 1
-            per_contract["billed_seconds"] += int((txn.meta or {}).get("billed_seconds") or 0)
-        if len(lines) < line_limit:
-            lines.append({
-                "transaction": txn.id, "created_at": format_timestamp(txn.created_at), "kind": txn.kind,
-                "contract": txn.contract_id, "reference": txn.reference, "currency": p.currency, "amount": amount,
-            })
-        else:
-            truncated = True
-
-    summary = []
-    for currency in sorted(set(currencies) | set(opening)):
-        totals = currencies.get(currency, dict.fromkeys(_STATEMENT_TOTALS, 0))
-        movement = sum(v for k, v in totals.items() if k != "renders")
-        summary.append({
-            "currency": currency, "opening_balance": opening.get(currency, 0), **totals,
-            "closing_balance": opening.get(currency, 0) + movement,
-        })
-    return {
-        "performer": performer.id,
-        "month": f"{month.year:04d}-{month.month:02d}",
-        "period_start": format_timestamp(start),
-        "period_end": format_timestamp(end),
-        "currencies": summary,
-        "contracts": sorted(contracts.values(), key=lambda c: (c["currency"], c["contract"] or "")),
-        "lines": lines,
-        "truncated": truncated,
-    }

@@ -121,8 +121,15 @@ class UsageQuerySerializer(PageQuerySerializer):
 
 
 class StatementQuerySerializer(StrictSerializer):
+    party = StrictCharField(max_length=32, required=False)
     performer = StrictCharField(max_length=32, required=False)
     month = StrictCharField(max_length=7)
+    format = serializers.ChoiceField(choices=["json", "csv", "pdf"], required=False, default="json")
+
+    def validate(self, attrs):
+        if attrs.get("party") and attrs.get("performer") and attrs["party"] != attrs["performer"]:
+            raise serializers.ValidationError({"party": ["Name one party: party or performer, not two."]})
+        return attrs
 
     def validate_month(self, value: str) -> date:
         match = re.fullmatch(r"(\d{4})-(\d{2})", value)
@@ -300,7 +307,9 @@ class UsageRowOutSerializer(serializers.Serializer):
 
 
 class StatementCurrencyOutSerializer(serializers.Serializer):
-    """Sums of money as in ``BalanceOutSerializer``: numbers up to ±(2^53 − 1), and ``_exact`` strings."""
+    """Sums of money as in ``BalanceOutSerializer``: numbers up to ±(2^53 − 1), and ``_exact`` strings.
+    ``closing_balance = opening_balance + royalties + revenue_share + reversals + payouts +
+    payments_received + other``."""
 
     currency = serializers.CharField()
     opening_balance = JsonSafeIntegerField()
@@ -313,6 +322,8 @@ class StatementCurrencyOutSerializer(serializers.Serializer):
     reversals_exact = ExactIntegerField(source="reversals")
     payouts = JsonSafeIntegerField()
     payouts_exact = ExactIntegerField(source="payouts")
+    payments_received = JsonSafeIntegerField(help_text="A brand's settled invoices (negative: it owes less)")
+    payments_received_exact = ExactIntegerField(source="payments_received")
     other = JsonSafeIntegerField()
     other_exact = ExactIntegerField(source="other")
     renders = serializers.IntegerField()
@@ -330,25 +341,45 @@ class StatementContractOutSerializer(serializers.Serializer):
 
 
 class StatementLineOutSerializer(serializers.Serializer):
+    """One posting on the party's account (``ledger.statements.LINE_COLUMNS``)."""
+
     transaction = serializers.CharField()
     created_at = serializers.CharField(help_text="The ledger's own timestamp format (microseconds)")
-    kind = serializers.ChoiceField(choices=TransactionKind.choices)
+    kind = serializers.CharField(help_text="royalty, revenue_share, reversal, payout, adjustment, settlement, ...")
+    label = serializers.CharField(help_text="The kind in words (settlement: \"payments received\")")
+    bucket = serializers.CharField(help_text="Which total of the currency the line adds to")
     contract = serializers.CharField(allow_null=True)
+    brand = serializers.CharField(allow_null=True, help_text="The contract's brand, by name")
+    performer = serializers.CharField(allow_null=True, help_text="The contract's performer, by name")
+    platform = serializers.CharField(allow_null=True)
+    language = serializers.CharField(allow_null=True)
+    script_excerpt = serializers.CharField(allow_null=True, help_text="First 80 characters of the script; "
+                                           "\"\" for uses recorded before excerpts; null for no use")
+    seconds = serializers.IntegerField(allow_null=True, help_text="Billed seconds (negative on a reversal)")
+    payout = serializers.CharField(allow_null=True, help_text="po_… of a payout step")
+    payout_step = serializers.CharField(allow_null=True, help_text="reserve | paid | returned")
+    reverses = serializers.CharField(allow_null=True)
     reference = serializers.CharField()
     currency = serializers.CharField()
-    amount = serializers.IntegerField(help_text="Signed: what the performer is owed more (or less)")
+    amount = JsonSafeIntegerField(help_text="Signed: how much the account's balance grows")
+    amount_exact = ExactIntegerField(source="amount")
 
 
 class StatementOutSerializer(serializers.Serializer):
-    """``ledger.selectors.performer_statement``: one performer's month, per currency and contract."""
+    """``ledger.statements.statement_build``: one party's month, per currency and contract."""
 
-    performer = serializers.CharField()
+    party = serializers.CharField()
+    party_kind = serializers.CharField()
+    party_name = serializers.CharField()
+    performer = serializers.CharField(allow_null=True, help_text="The party's id when it is a performer")
+    account_purpose = serializers.CharField(help_text="payable | pension_health | receivable")
     month = serializers.CharField(help_text="YYYY-MM")
     period_start = serializers.CharField()
     period_end = serializers.CharField()
     currencies = StatementCurrencyOutSerializer(many=True)
     contracts = StatementContractOutSerializer(many=True)
     lines = StatementLineOutSerializer(many=True)
+    line_count = serializers.IntegerField(help_text="Lines in the month (all of them are in the CSV)")
     truncated = serializers.BooleanField(help_text="More lines than the statement lists (totals count all)")
 
 

@@ -6,7 +6,7 @@ import csv
 import hashlib
 from collections.abc import Iterator
 
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.renderers import JSONRenderer
@@ -17,7 +17,7 @@ from common.api.pagination import paginated_response
 from common.api.requests import idempotency_key_header, query_params
 from common.api.schema import ERRORS, paginated
 from common.errors import InvalidRequest, NotFound
-from ledger import selectors, services
+from ledger import selectors, services, statements
 from ledger.exceptions import LogQuarantined, NotYetLogged
 from ledger.serializers import (
     BalanceQuerySerializer,
@@ -268,18 +268,53 @@ class SaleCreateApi(APIView):
 
 
 class LedgerStatementApi(APIView):
+    def perform_content_negotiation(self, request, force=False):
+        # ``format`` is our own parameter (json|csv|pdf), not DRF's renderer override;
+        # errors are always JSON.
+        renderer = JSONRenderer()
+        return renderer, renderer.media_type
+
     @extend_schema(
         operation_id="ledger_statement",
-        parameters=[OpenApiParameter("performer", str, description="Defaults to the caller"),
-                    OpenApiParameter("month", str, required=True, description="YYYY-MM (UTC)")],
-        responses={200: StatementOutSerializer, **ERRORS},
-        description="A performer's monthly statement: opening and closing balance of what we owe them, "
-                    "royalties, revenue shares, reversals and payouts, per currency and contract.",
+        parameters=[OpenApiParameter("month", str, required=True, description="YYYY-MM (UTC)"),
+                    OpenApiParameter("format", str, enum=["json", "csv", "pdf"]),
+                    OpenApiParameter("party", str, description="Defaults to the caller (a union: or a member)"),
+                    OpenApiParameter("performer", str, description="Like `party`, for a performer only")],
+        responses={(200, "application/json"): StatementOutSerializer,
+                   (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="`format=csv`: every line"),
+                   (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="`format=pdf`"),
+                   **ERRORS},
+        description="A party's monthly statement of its own account (performer: payable; union: pension & "
+                    "health; brand: receivable): opening and closing balance, every use, revenue share, "
+                    "reversal, payout and payment, per currency and contract. JSON lists up to 5,000 lines "
+                    "(totals count all), CSV streams every line, PDF prints the JSON's page.",
     )
     @roles(*ANY_PARTY)
     def get(self, request):
         params = query_params(request, StatementQuerySerializer)
-        party = selectors.party_visible(viewer=request.user, party_id=params.get("performer") or request.user.id)
-        if party is None or party.kind != PartyKind.PERFORMER:
+        wanted = params.get("party") or params.get("performer") or request.user.id
+        party = selectors.party_visible(viewer=request.user, party_id=wanted)
+        if party is None or party.kind not in statements.STATEMENT_PURPOSE or (
+                params.get("performer") and party.kind != PartyKind.PERFORMER):
             raise NotFound()
-        return Response(StatementOutSerializer(selectors.performer_statement(performer=party, month=params["month"])).data)
+        if params["format"] == "csv":
+            return self._csv_response(party, params["month"])
+        statement = statements.statement_build(party=party, month=params["month"])
+        if params["format"] == "pdf":
+            response = HttpResponse(statements.statement_pdf(statement), content_type="application/pdf")
+            response["Content-Disposition"] = f'attachment; filename="{statements.statement_filename(statement, "pdf")}"'
+            return response
+        return Response(StatementOutSerializer(statement).data)
+
+    @staticmethod
+    def _csv_response(party, month) -> StreamingHttpResponse:
+        def rows() -> Iterator[str]:
+            writer = csv.writer(_Echo())
+            yield writer.writerow(statements.LINE_COLUMNS)
+            for line in statements.statement_lines(party=party, month=month):
+                yield writer.writerow([_csv_cell(line[c]) for c in statements.LINE_COLUMNS])
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        name = statements.statement_filename({"party": party.id, "month": f"{month.year:04d}-{month.month:02d}"}, "csv")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response

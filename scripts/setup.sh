@@ -11,10 +11,15 @@ log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 # --- system packages -------------------------------------------------------
 # espeak-ng: speech for languages other than English (the renderer).
 # fonts-wqy-zenhei: CJK glyphs for burned-in Chinese captions.
+# libpango: WeasyPrint (ledger/pdf.py) lays out PDF statements with it.
 # chromium: the browser tests drive Debian's chromium through playwright.
 need_apt=()
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng libespeak-ng1)
 [[ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]] || need_apt+=(fonts-wqy-zenhei)
+# pango (with harfbuzz, fontconfig): WeasyPrint's text layout for PDF statements;
+# harfbuzz-subset: its font subsetting (fontTools otherwise: slower, and deprecated by WeasyPrint).
+ldconfig -p 2>/dev/null | grep -q 'libpango-1.0.so.0' || need_apt+=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libfontconfig1)
+ldconfig -p 2>/dev/null | grep -q 'libharfbuzz-subset.so.0' || need_apt+=(libharfbuzz-subset0)
 if [[ "${DOPPEL_SETUP_BROWSER:-0}" == 1 ]] && ! command -v chromium >/dev/null 2>&1; then
   need_apt+=(chromium)
 fi

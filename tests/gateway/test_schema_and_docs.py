@@ -66,7 +66,7 @@ def test_interactive_docs_are_served_without_a_cdn(db):
 # --- declared output contracts: every 2xx body is described -------------------------------
 
 # Bodies that are bytes, not JSON: described by their media type and a string schema.
-BINARY_MEDIA = ("video/mp4", "text/csv")
+BINARY_MEDIA = ("video/mp4", "text/csv", "application/pdf")
 
 
 def _resolve(schema: dict, node: dict) -> dict:

@@ -72,7 +72,9 @@ def test_one_value_carries_the_request(cast, contract):
     assert data.policy_request(brand_id=cast.brand.id) == policy.GenerationRequest(
         brand_id=cast.brand.id, script=data.script, platform="tiktok", category="soft_drinks", language="en",
         territory="US")
-    assert gen.hold.meta == {"generation": gen.id, **data.usage(), "script_chars": len(data.script)}
+    assert gen.hold.meta == {"generation": gen.id, **data.usage(), "script_chars": len(data.script),
+                             "script_excerpt": " ".join(data.script.split())[:80]}
+    assert "\n" not in gen.hold.meta["script_excerpt"] and len(gen.hold.meta["script_excerpt"]) <= 80
 
 
 # --- before the render ----------------------------------------------------------------------

@@ -371,11 +371,13 @@ def test_a_monthly_statement(world, post, key):
     body = world.client("performer").get(STMT, {"month": month}).json()
     assert body["performer"] == world.performer.id and body["month"] == month
     assert body["currencies"] == [{"currency": "USD", "opening_balance": 0, "royalties": 1100, "revenue_share": 0,
-                                   "reversals": -600, "payouts": 0, "other": 0, "renders": 2,
+                                   "reversals": -600, "payouts": 0, "payments_received": 0, "other": 0,
+                                   "renders": 2,
                                    "closing_balance": 500,
                                    # Issue 10: every sum of money also as an exact decimal string.
                                    "opening_balance_exact": "0", "royalties_exact": "1100",
                                    "revenue_share_exact": "0", "reversals_exact": "-600", "payouts_exact": "0",
+                                   "payments_received_exact": "0",
                                    "other_exact": "0", "closing_balance_exact": "500"}]
     assert [line["amount"] for line in body["lines"]] == [600, -600, 500]
     next_month = (timezone.now().replace(day=1) + timedelta(days=32)).strftime("%Y-%m")
@@ -384,11 +386,11 @@ def test_a_monthly_statement(world, post, key):
 
 
 def test_a_truncated_statement_still_totals_every_posting(world, post):
-    from ledger import selectors
+    from ledger import statements
 
     for seconds in (1, 2, 3):
         post(world.contract, duration_s=seconds)
-    body = selectors.performer_statement(performer=world.performer, month=timezone.now().date(), line_limit=2)
+    body = statements.statement_build(party=world.performer, month=timezone.now().date(), line_limit=2)
     assert body["truncated"] is True and len(body["lines"]) == 2
     assert body["currencies"][0]["royalties"] == 510 + 520 + 530
     assert body["currencies"][0]["closing_balance"] == 510 + 520 + 530
