@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from payments.views import StripeWebhookView
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -11,6 +13,8 @@ urlpatterns = [
     path("api/v1/", include("rights.urls")),
     path("api/v1/", include("ledger.urls")),
     path("api/v1/", include("gateway.urls")),
+    path("api/v1/", include("payments.urls")),
+    path("stripe/webhook", StripeWebhookView.as_view(), name="stripe-webhook"),
 ]
 
 # Errors Django answers itself (no view matched, a crash outside a view) are JSON

@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from common.api.exceptions import error_body
-from common.errors import InvalidRequest
+from common.errors import InvalidRequest, PaymentRequired
 from common.timefmt import iso
 from gateway.exceptions import (
     ApprovalExpired,
@@ -50,6 +50,8 @@ from gateway.transitions import (
 from ledger import services as ledger
 from ledger.exceptions import QuotaExceeded
 from ledger.models import HoldStatus
+from payments import conf as payments_conf
+from payments.services import billing
 from provenance import watermark
 from rights import policy, visibility
 from rights.models import Contract, Party, PartyKind
@@ -127,6 +129,12 @@ def generation_request(
     raise AssertionError("unreachable")
 
 
+def _expected_royalty(contract: Contract, script_chars: int) -> int:
+    """The performer's expected royalty of a request (minor units), as its hold will record it."""
+    seconds = ledger.billed_seconds(ledger.duration_to_ms(max(1.0, script_chars / CHARS_PER_SECOND)))
+    return contract.royalty_per_render + contract.royalty_per_second * seconds
+
+
 def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprint: str,
                                data: GenerationInput, now: datetime) -> Outcome:
     contract = Contract.objects.filter(visibility.contract_q(brand), id=data.contract_id).first()
@@ -144,6 +152,17 @@ def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprin
     generation = Generation(contract=contract, brand=brand, performer_id=contract.performer_id,
                             **data.generation_fields(), decision=decision.as_dict(), created_at=now,
                             updated_at=now)
+    payment_refusal: PaymentRequired | None = None
+    if decision.allowed and payments_conf.stripe_configured():
+        # Billing is on: the brand's unpaid receivable plus open holds must stay within its
+        # credit limit (docs/payments.md "Credit"). Refused: 402, recorded like any denial.
+        try:
+            billing.credit_check(brand=brand, code=contract.currency,
+                                 amount=_expected_royalty(contract, len(data.script)))
+        except PaymentRequired as exc:
+            payment_refusal = exc
+            decision = policy.Decision(allowed=False, checks=(
+                *decision.checks, policy.Check(exc.extra.get("rule", "credit_limit"), False, exc.message)))
     if decision.allowed:
         hold_ttl = timedelta(seconds=settings.DOPPEL_HOLD_TTL_S)
         if contract.requires_approval:
@@ -164,7 +183,12 @@ def _generation_request_atomic(*, brand: Party, idempotency_key: str, fingerprin
             decision = policy.deny_quota_taken(
                 policy.evaluate(contract_policy_terms(contract=contract), request, now))
 
-    if not decision.allowed:
+    if payment_refusal is not None:
+        generation_deny(generation=generation, decision=decision, now=now)
+        status, body = 402, error_body(
+            "payment_required", payment_refusal.message, reasons=decision.reasons_as_dicts(),
+            generation=generation.id)
+    elif not decision.allowed:
         generation_deny(generation=generation, decision=decision, now=now)
         status, body = 403, error_body(
             "policy_denied", "The contract does not allow this use of the likeness.",

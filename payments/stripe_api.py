@@ -54,3 +54,8 @@ def describe(exc: Exception) -> tuple[str, str]:
     if isinstance(exc, stripe.StripeError):
         return (exc.code or type(exc).__name__)[:64], (exc.user_message or str(exc) or type(exc).__name__)[:500]
     return type(exc).__name__[:64], str(exc)[:500]
+
+
+def plain(obj) -> dict:
+    """A Stripe object (SDK 16: not a dict) or an event's JSON object, as a plain dict."""
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)

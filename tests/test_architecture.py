@@ -7,7 +7,8 @@
   project.
 * ``common/`` is the shared toolkit: it imports no app.
 * No module of ``rights/``, ``ledger/``, ``provenance/`` or ``renderer/`` imports
-  ``gateway`` (the gateway composes them, never the reverse).
+  ``gateway`` (the gateway composes them, never the reverse); ``payments`` builds on
+  ``ledger`` and ``rights``, and neither imports it (nor ``stripe``).
 * No app imports another app's ``views``, ``serializers`` or ``admin``: what
   apps share lives in ``common/`` or in the owning app's services/selectors.
 
@@ -23,7 +24,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("rights", "ledger", "provenance", "gateway")
+APPS = ("rights", "ledger", "provenance", "payments", "gateway")
 PROJECT = ("common", "config", *APPS, "renderer", "intake")
 EDGE_MODULES = ("views", "serializers", "admin")
 
@@ -90,8 +91,14 @@ def test_common_imports_no_app():
 
 
 def test_no_domain_app_imports_the_gateway():
-    assert _violations(("rights", "ledger", "provenance", "renderer"),
+    assert _violations(("rights", "ledger", "provenance", "payments", "renderer"),
                        lambda pkg, name: "the gateway composes the apps" if _top(name) == "gateway" else None) == []
+
+
+def test_the_ledger_knows_nothing_of_stripe():
+    """Payments build on the ledger; the ledger stays the source of truth and never calls out."""
+    assert _violations(("ledger", "rights"), lambda pkg, name: "payments builds on the ledger, not the reverse"
+                       if _top(name) in ("payments", "stripe") else None) == []
 
 
 def test_no_app_imports_another_apps_views_serializers_or_admin():

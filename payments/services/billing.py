@@ -276,7 +276,7 @@ def dispute_created(*, dispute: dict[str, Any]) -> str:
     if isinstance(charge_id, dict):
         customer = charge_id.get("customer")
     elif charge_id:
-        customer = stripe_api.client().v1.charges.retrieve(str(charge_id)).get("customer")
+        customer = stripe_api.plain(stripe_api.client().v1.charges.retrieve(str(charge_id))).get("customer")
     brand = _brand_of_customer(str(customer or ""))
     if brand is None:
         return "unknown"

@@ -18,7 +18,8 @@ PAYEE_KINDS = (PartyKind.PERFORMER, PartyKind.UNION)
 
 
 def _state_of(account: Any) -> dict[str, Any]:
-    requirements = (account.get("requirements") or {}) if hasattr(account, "get") else {}
+    account = stripe_api.plain(account)
+    requirements = account.get("requirements") or {}
     return {
         "payouts_enabled": bool(account.get("payouts_enabled")),
         "charges_enabled": bool(account.get("charges_enabled")),

@@ -146,7 +146,7 @@ def payout_execute(*, payout: Payout | str) -> Payout:
         Payout.objects.filter(id=po.id).update(failure_code=code, failure_message=message, updated_at=timezone.now())
         po.refresh_from_db()
         return po
-    return payout_mark_paid(transfer=transfer)
+    return payout_mark_paid(transfer=stripe_api.plain(transfer))
 
 
 def _payout_of_transfer(transfer: Any) -> Payout | None:
@@ -163,6 +163,7 @@ def payout_mark_paid(*, transfer: Any) -> Payout | None:
     """Post a pending payout whose transfer exists (from the transfer call, a
     ``transfer.created`` event or reconcile); then apply any reversal it already
     carries. Returns the payout, or None when the transfer is not one of ours."""
+    transfer = stripe_api.plain(transfer)
     with transaction.atomic():
         po = _payout_of_transfer(transfer)
         if po is None:

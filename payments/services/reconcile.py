@@ -90,41 +90,42 @@ def reconcile(*, repair: bool = True, trigger: str = "command", now: datetime | 
 
 def _transfers(client: stripe.StripeClient, report: _Report, *, repair: bool, now: datetime) -> None:
     seen: set[str] = set()
-    for transfer in client.v1.transfers.list(params={"limit": 100}).auto_paging_iter():
+    for obj in client.v1.transfers.list(params={"limit": 100}).auto_paging_iter():
+        transfer = stripe_api.plain(obj)
         report.counts["stripe_transfers"] += 1
         payout_id = (transfer.get("metadata") or {}).get("payout") or transfer.get("transfer_group")
         po = Payout.objects.filter(id=str(payout_id or "")).first() or \
-            Payout.objects.filter(transfer=transfer.id).first()
+            Payout.objects.filter(transfer=transfer["id"]).first()
         if po is None:
             report.differ("transfer_unknown", "A transfer Doppel did not make: check the Stripe dashboard.",
-                          transfer=transfer.id, amount=transfer.amount, currency=transfer.currency)
+                          transfer=transfer["id"], amount=transfer["amount"], currency=transfer["currency"])
             continue
         seen.add(po.id)
         if po.status == PayoutStatus.PENDING:
             if repair:
                 po = payouts.payout_mark_paid(transfer=transfer)
-                report.repaired("transfer_posted", payout=po.id, transfer=transfer.id)
+                report.repaired("transfer_posted", payout=po.id, transfer=transfer["id"])
             else:
                 report.differ("transfer_not_posted", "Run reconcile with repairs to post it.", payout=po.id,
-                              transfer=transfer.id)
+                              transfer=transfer["id"])
             continue
         if po.status == PayoutStatus.FAILED:
             report.differ("failed_payout_transferred", "Stripe has a transfer for a payout booked as failed: "
                           "reverse the transfer in Stripe or re-post the payout by hand.", payout=po.id,
-                          transfer=transfer.id)
+                          transfer=transfer["id"])
             continue
-        if po.stripe_amount != transfer.amount or po.transfer != transfer.id:
+        if po.stripe_amount != transfer["amount"] or po.transfer != transfer["id"]:
             report.differ("transfer_mismatch", "Amounts or ids differ: investigate before the next run.",
-                          payout=po.id, transfer=transfer.id, ledger=po.stripe_amount, stripe=transfer.amount)
+                          payout=po.id, transfer=transfer["id"], ledger=po.stripe_amount, stripe=transfer["amount"])
             continue
         returned_stripe = int(transfer.get("amount_reversed") or 0)
         if currency(po.currency).from_stripe(returned_stripe) != po.amount_returned:
             if repair:
                 payouts.payout_reversed(transfer=transfer)
-                report.repaired("reversal_posted", payout=po.id, transfer=transfer.id)
+                report.repaired("reversal_posted", payout=po.id, transfer=transfer["id"])
             else:
                 report.differ("reversal_not_posted", "Run reconcile with repairs to book the reversal.",
-                              payout=po.id, transfer=transfer.id)
+                              payout=po.id, transfer=transfer["id"])
         report.counts["transfers_matched"] += 1
     # Paid payouts whose transfer Stripe does not list; pending ones with no transfer at all.
     for po in Payout.objects.filter(status__in=[PayoutStatus.PAID, PayoutStatus.REVERSED]).exclude(id__in=seen) \
