@@ -33,6 +33,15 @@ def test_the_demo_walks_a_generation_through_the_real_system(tmp_path):
     assert "manifest stripped: C2PA NoManifest; watermark found" in out
     assert "403 policy_denied: platform_not_allowed, script_category_banned" in out
     assert "payable       590 USD" in out
+    # 5. The money moves: onboarding through the local fake Stripe, a transfer, the balance at 0.
+    assert "Stripe        local fake Stripe server http://127.0.0.1:" in out
+    assert "account.updated received: payouts enabled for both" in out
+    assert "brand billed: 1 meter event(s) sent to Stripe Billing" in out
+    assert " 590 USD → acct_" in out and " paid, transfer tr_" in out
+    assert "GET /api/v1/payouts (performer): 1 payout(s), latest paid" in out
+    assert "performer payable balance now 0 USD" in out
+    assert "royalties 590, payouts -590, closing balance 0 USD" in out
+    assert "reconcile: ledger and Stripe agree" in out
     clips = list((tmp_path / "var" / "demo").glob("gen_*.mp4"))
     assert len(clips) == 1 and clips[0].stat().st_size > 100_000
     # A second run reuses the same world (keys still valid) and makes a second generation.
@@ -41,6 +50,8 @@ def test_the_demo_walks_a_generation_through_the_real_system(tmp_path):
     assert out.split("Demo API keys")[1].split("1. A brand")[0] == again.stdout.split("Demo API keys")[1].split(
         "1. A brand")[0]
     assert len(list((tmp_path / "var" / "demo").glob("gen_*.mp4"))) == 2
+    assert "GET /api/v1/payouts (performer): 2 payout(s), latest paid" in again.stdout
+    assert "performer payable balance now 0 USD" in again.stdout
 
 
 @pytest.mark.parametrize("args,message", [(["--port", "eighty"], "invalid int value"),

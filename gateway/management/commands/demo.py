@@ -4,8 +4,11 @@ The README's first command ends here: it creates the demo world, starts the
 web server (gunicorn) and a django-q2 cluster, then walks one generation
 through the real system over HTTP — request, policy, render, watermark, C2PA
 signing, royalty — verifies the clip (also with its manifest stripped), shows
-a denial, the union's audit view and the performer's balance, and keeps the
-service running until Ctrl-C.
+a denial, the union's audit view and the performer's balance; then the money
+moves — the performer and union connect Stripe (the local fake Stripe server,
+started here, unless STRIPE_SECRET_KEY points at real Stripe), the brand is
+billed through a meter, a payout run transfers the balances, the statement and
+reconcile show it — and keeps the service running until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -50,6 +53,13 @@ def _private_log(path: Path):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.fchmod(fd, 0o600)
     return os.fdopen(fd, "ab")
+
+
+def _post_form(url: str, key: str) -> None:
+    req = urllib.request.Request(url, data=b"", method="POST")
+    req.add_header("Authorization", f"Bearer {key}")
+    with urllib.request.urlopen(req, timeout=30):
+        pass
 
 
 class Api:
@@ -150,6 +160,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
         try:
+            stripe_note = self._stripe(env, base, logs, procs)
             procs.append(subprocess.Popen(
                 [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, start_new_session=True,
                 stdout=_private_log(logs / "qcluster.log"), stderr=subprocess.STDOUT))
@@ -166,6 +177,7 @@ class Command(BaseCommand):
             self.say(f"  API docs      {base}/api/docs/   (OpenAPI: {base}/api/schema/)")
             self.say(f"  Admin         {base}/admin/   user 'admin', password '{admin_password}'")
             self.say(f"  Logs          {logs}/web.log, {logs}/qcluster.log")
+            self.say(f"  Stripe        {stripe_note}")
             self.say("")
             self.say("Demo API keys (Authorization: Bearer <key>):")
             for role in ("brand", "performer", "union", "other_brand"):
@@ -174,6 +186,7 @@ class Command(BaseCommand):
             self.say(f"  contract     {world['contract']} (active)")
             self.say("")
             self._walkthrough(api, world, base)
+            self._money(api, world)
             if opts["no_serve"]:
                 return
             self.say("")
@@ -187,6 +200,103 @@ class Command(BaseCommand):
             self.say("\nstopping…")
         finally:
             stop()
+
+    def _stripe(self, env: dict, base: str, logs: Path, procs: list) -> str:
+        """Real Stripe when STRIPE_SECRET_KEY is set; else start the local fake Stripe server
+        (python -m fakestripe: a test/demo fake, docs/fakestripe.md) and point the service at it."""
+        if settings.STRIPE_SECRET_KEY and not settings.DOPPEL_STRIPE_API_BASE:
+            return "real Stripe (STRIPE_SECRET_KEY)"
+        secret = "whsec_demo" + secrets.token_hex(12)
+        fake = subprocess.Popen(
+            [sys.executable, "-m", "fakestripe", "--host", "127.0.0.1", "--port", "0",
+             "--webhook-url", f"{base}/stripe/webhook", "--webhook-secret", secret],
+            cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE,
+            stderr=_private_log(logs / "fakestripe.log"), text=True)
+        procs.append(fake)
+        line = fake.stdout.readline()
+        if not line:
+            raise CommandError("the fake Stripe server did not start; see var/logs/fakestripe.log")
+        url = json.loads(line)["url"]
+        values = {"STRIPE_SECRET_KEY": "sk_test_demo" + secrets.token_hex(8), "STRIPE_WEBHOOK_SECRET": secret,
+                  "DOPPEL_STRIPE_API_BASE": url,
+                  # The demo's one clip earns a few dollars: pay out from 1.00.
+                  "DOPPEL_PAYOUT_MINIMUMS": "USD=100"}
+        env.update(values)
+        self._forget_previous_fake()
+        for name, value in values.items():  # this process runs the payout itself
+            setattr(settings, name, [value] if name == "DOPPEL_PAYOUT_MINIMUMS" else value)
+        return f"local fake Stripe server {url} (test/demo fake; set STRIPE_SECRET_KEY for real Stripe)"
+
+    def _forget_previous_fake(self) -> None:
+        """The fake keeps its world in memory only: a new demo run meets a fresh one. Forget
+        the Stripe ids an earlier run stored (accounts, customers, meters) so they are made
+        again, and let the meter reports be sent again; earlier payouts keep their history."""
+        from payments.models import (
+            BrandBilling,
+            MeterReport,
+            PayeeAccount,
+            Payout,
+            StripeInvoice,
+            StripeMeter,
+        )
+
+        PayeeAccount.objects.all().delete()
+        StripeMeter.objects.all().delete()
+        StripeInvoice.objects.all().delete()
+        BrandBilling.objects.update(stripe_customer=None)
+        MeterReport.objects.update(reported_at=None)
+        self._earlier_payouts = set(Payout.objects.values_list("id", flat=True))
+
+    def _money(self, api: Api, world: dict) -> None:
+        """Step 5: the performer and union connect Stripe, the brand is billed, the money moves."""
+        from payments.services import billing, payouts, reconcile
+
+        fake = bool(settings.DOPPEL_STRIPE_API_BASE)
+        self.say(self.style.MIGRATE_HEADING("5. The money moves (Stripe Connect)"))
+        for role in ("performer", "union"):
+            status, acct = api.call("POST", "/api/v1/payouts/account", world[role]["api_key"])
+            if status != 200:
+                raise CommandError(f"connecting the {role}'s Stripe account failed: {status} {acct}")
+            self.say(f"  {role} connects Stripe: {acct['account']}, onboarding at {acct['onboarding_url']}")
+            if fake:  # the payee fills Stripe's form: here, the fake's control endpoint
+                _post_form(f"{settings.DOPPEL_STRIPE_API_BASE}/_fake/accounts/{acct['account']}/complete_onboarding",
+                           settings.STRIPE_SECRET_KEY)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            states = [api.call("GET", "/api/v1/payouts/account", world[r]["api_key"])[1] for r in ("performer", "union")]
+            if all(isinstance(s, dict) and s.get("payouts_enabled") for s in states):
+                break
+            time.sleep(0.5)
+        else:
+            self.say("  onboarding not complete yet (no account.updated received): balances wait")
+            return
+        self.say("  account.updated received: payouts enabled for both")
+        sync = billing.billing_sync()
+        self.say(f"  brand billed: {sync['sent']} meter event(s) sent to Stripe Billing")
+        run = payouts.payouts_run(trigger="demo")
+        for po in run.payouts.all().order_by("created_at"):
+            self.say(f"  payout {po.id}: {po.amount} {po.currency} → {po.destination} {po.status}, "
+                     f"transfer {po.transfer} (ledger {po.paid_transaction_id})")
+        status, listing = api.call("GET", "/api/v1/payouts", world["performer"]["api_key"])
+        self.say(f"  GET /api/v1/payouts (performer): {len(listing['results'])} payout(s), "
+                 f"latest {listing['results'][0]['status'] if listing['results'] else '-'}")
+        status, balances = api.call("GET", f"/api/v1/ledger/balances?party={world['performer']['id']}",
+                                    world["performer"]["api_key"])
+        for row in balances.get("balances", []):
+            self.say(f"  performer {row['purpose']} balance now {row['balance']} {row['currency']}")
+        month = time.strftime("%Y-%m", time.gmtime())
+        status, statement = api.call("GET", f"/api/v1/ledger/statements?month={month}", world["performer"]["api_key"])
+        if status == 200:
+            for row in statement.get("currencies", []):
+                self.say(f"  statement {month}: royalties {row['royalties']}, payouts {row['payouts']}, "
+                         f"closing balance {row['closing_balance']} {row['currency']}")
+        result = reconcile.reconcile(trigger="demo")
+        earlier = getattr(self, "_earlier_payouts", set())
+        left = [d for d in result.differences if d.get("payout") not in earlier]
+        self.say(f"  reconcile: {'ledger and Stripe agree' if not left else left}"
+                 + (f" (payouts of earlier demo runs went to an earlier fake Stripe: {len(result.differences)})"
+                    if len(left) < len(result.differences) else ""))
+
 
     def _admin_user(self) -> str:
         path = settings.DATA_DIR / "demo_admin_password"
