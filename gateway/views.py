@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from common.api.exceptions import error_body
 from common.api.pagination import paginated_response
 from common.api.requests import idempotency_key_header, query_params, single_upload
-from common.api.schema import ERRORS, paginated
+from common.api.schema import CHARGING_ERRORS, ERRORS, paginated
 from common.api.serializers import PageQuerySerializer, ReasonInSerializer
 from common.errors import NotFound
 from gateway import limits, selectors, services, webhooks
@@ -58,11 +58,13 @@ class GenerationListCreateApi(APIView):
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True,
                                      description="Same key + same body replays the first response for 24 h; "
                                                  "same key + another body is 409 idempotency_conflict.")],
-        responses={202: GenerationAcceptedOutSerializer, **ERRORS},
+        responses={202: GenerationAcceptedOutSerializer, **CHARGING_ERRORS},
         examples=[GENERATION_EXAMPLE],
         description="Request a generation. The policy engine decides first: a denial is recorded and "
                     "answered 403 `policy_denied` with every failing rule; an accepted request reserves "
-                    "quota (a ledger hold) and is queued, or waits for the performer's approval.",
+                    "quota (a ledger hold) and is queued, or waits for the performer's approval. When "
+                    "billing is on, a request that would pass the brand's credit limit (or of a brand whose "
+                    "billing is flagged) is recorded as a denial and answered 402 `payment_required`.",
     )
     @roles(PartyKind.BRAND)
     def post(self, request):

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from common.api.exceptions import error_body, status_of
 from common.api.pagination import paginated_response
 from common.api.requests import query_params
-from common.api.schema import ERRORS, paginated
+from common.api.schema import ERRORS, STRIPE_ERRORS, paginated
 from common.errors import DomainError
 from payments.models import Payout
 from payments.serializers import (
@@ -38,7 +38,7 @@ class PayoutAccountApi(APIView):
         return Response(PayoutAccountOutSerializer(onboarding.payee_account_get(party=request.user)).data)
 
     @extend_schema(operation_id="payouts_account_connect", request=None,
-                   responses={200: PayoutAccountOutSerializer, **ERRORS},
+                   responses={200: PayoutAccountOutSerializer, **STRIPE_ERRORS},
                    description="Connect a Stripe Connect Express account (created once) and get a fresh "
                                "onboarding link. Until onboarding is complete the balance waits; earning goes on.")
     @roles(*PAYEES)

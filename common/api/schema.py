@@ -15,6 +15,10 @@ ERROR_SCHEMA = inline_serializer(
 # The error responses every endpoint may give; spread into ``responses={...}``.
 ERRORS = {400: ERROR_SCHEMA, 401: ERROR_SCHEMA, 403: ERROR_SCHEMA, 404: ERROR_SCHEMA,
           409: ERROR_SCHEMA, 413: ERROR_SCHEMA, 429: ERROR_SCHEMA}
+# Endpoints that depend on Stripe: 503 when it is not configured or not reachable.
+STRIPE_ERRORS = {**ERRORS, 503: ERROR_SCHEMA}
+# Requests that charge a brand: 402 when its credit limit or billing flag refuses them.
+CHARGING_ERRORS = {**ERRORS, 402: ERROR_SCHEMA}
 
 
 def paginated(serializer_class: type[serializers.Serializer], *, name: str | None = None):
