@@ -306,3 +306,21 @@ def test_payouts_list_input_is_checked(stripe_on, world):
     assert client.get("/api/v1/payouts?cursor=forged").status_code in (400, 404)
     brand = client_for(make_key(make_party("brand")))
     assert brand.get("/api/v1/payouts").status_code == 403
+
+
+def test_two_runs_at_once_pay_each_payee_once(stripe_on, world):
+    from tests.ledger.test_concurrency import race
+
+    earn(world, 3)
+    other = make_contract(performer=world.other_performer, brand=world.other_brand)
+    earn(world, 3, contract=other)
+    owed = balance(world.performer)
+    onboard(stripe_on, world.performer)
+    onboard(stripe_on, world.other_performer)
+    results = race(3, lambda i: payouts.payouts_run())
+    assert all(status == "ok" for status, _ in results), results
+    paid = Payout.objects.filter(status="paid")
+    assert sorted(p.payee_id for p in paid) == sorted([world.performer.id, world.other_performer.id])
+    assert stripe_on.stats()["transfers"] == 2
+    assert balance(world.performer) == 0 and paid.get(payee=world.performer).amount == owed
+    assert platform_balance(AccountPurpose.CLEARING) == 0
