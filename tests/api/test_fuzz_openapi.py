@@ -77,8 +77,13 @@ def in_process_requests():
 
 
 @pytest.fixture
-def callers(db, in_process_requests):
-    """Who calls: each role of the cast (with a contract between them), and nobody."""
+def callers(db, in_process_requests, settings, fake_stripe):
+    """Who calls: each role of the cast (with a contract between them), and nobody; with
+    billing on, against the local fake Stripe server (without it, the payout endpoints
+    answer a documented 503 ``payments_not_configured``: tests/payments)."""
+    settings.STRIPE_SECRET_KEY = fake_stripe.api_key
+    settings.STRIPE_WEBHOOK_SECRET = fake_stripe.webhook_secret
+    settings.DOPPEL_STRIPE_API_BASE = fake_stripe.url
     cast = make_cast()
     make_contract(cast.brand, cast.performer)
     keys = {"brand": cast.brand_key, "performer": cast.performer_key, "union": cast.union_key}
