@@ -86,6 +86,10 @@ INSTALLED_APPS = [
     "provenance",
     "gateway",
     "payments",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -95,6 +99,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "web.middleware.RequireMFAMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -371,7 +377,33 @@ LOGGING = {
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/app/"
+
+# --- the web app: accounts (django-allauth), two-factor sign-in (allauth.mfa, TOTP) ----
+# People join by invitation only (web.adapters); they sign in with their e-mail. TOTP is
+# available to everyone and required for union auditors and staff (web.middleware).
+ACCOUNT_ADAPTER = "web.adapters.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"  # an invitation link proves the address
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Doppel"
+# E-mail (invitations, password resets): printed to the console unless an SMTP host is set.
+DOPPEL_SMTP_HOST = env_str("DOPPEL_SMTP_HOST") or None
+if DOPPEL_SMTP_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = DOPPEL_SMTP_HOST
+    EMAIL_PORT = env_int("DOPPEL_SMTP_PORT", 587, minimum=1, maximum=65535)
+    EMAIL_HOST_USER = env_str("DOPPEL_SMTP_USER") or ""
+    EMAIL_HOST_PASSWORD = env_str("DOPPEL_SMTP_PASSWORD") or ""
+    EMAIL_USE_TLS = env_bool("DOPPEL_SMTP_STARTTLS", True)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env_str("DOPPEL_EMAIL_FROM") or "Doppel <no-reply@doppel.local>"
 
 # --- security (README "Configuration" and "Operating it securely") -------------------
 # Production (DEBUG off) passes `manage.py check --deploy` with no warning.
@@ -423,6 +455,7 @@ CONTENT_SECURITY_POLICY = {
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("DOPPEL_LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=1000)
 AXES_COOLOFF_TIME = timedelta(seconds=env_int("DOPPEL_LOGIN_COOLOFF_S", 900, minimum=1))

@@ -1,8 +1,12 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from payments.views import StripeWebhookView
+
+# The admin's sign-in goes through allauth: the same throttling and two-factor step as the web app.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,6 +19,8 @@ urlpatterns = [
     path("api/v1/", include("gateway.urls")),
     path("api/v1/", include("payments.urls")),
     path("stripe/webhook", StripeWebhookView.as_view(), name="stripe-webhook"),
+    path("accounts/", include("allauth.urls")),
+    path("", include("web.urls")),
 ]
 
 # Errors Django answers itself (no view matched, a crash outside a view) are JSON

@@ -1,0 +1,47 @@
+"""Web app test helpers: people who sign in as members of a party."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from web.models import PartyMember
+
+_seq = itertools.count(1)
+PASSWORD = "correct horse battery staple 42"
+
+
+def make_person(party, *, admin: bool = False, email: str | None = None, staff: bool = False):
+    email = email or f"person{next(_seq)}@example.org"
+    user = get_user_model().objects.create_user(username=email, email=email, password=PASSWORD, is_staff=staff)
+    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+    if party is not None:
+        PartyMember.objects.create(user=user, party=party, is_admin=admin)
+    return user
+
+
+def signed_in(user) -> Client:
+    """A browser-like client signed in as ``user`` (session auth, CSRF checks on)."""
+    client = Client(enforce_csrf_checks=False)
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return client
+
+
+def give_totp(user):
+    """Set up TOTP for ``user`` as allauth does (so pages that require it open)."""
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    return TOTP.activate(user, generate_totp_secret())
+
+
+@pytest.fixture
+def cast(db):
+    from tests.factories import make_cast, make_contract
+
+    c = make_cast()
+    c.contract = make_contract(c.brand, c.performer)
+    return c
