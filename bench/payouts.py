@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import subprocess
@@ -83,6 +84,7 @@ def setup_django(url: str, stripe_base: str) -> None:
     from django.core.management import call_command
 
     django.setup()
+    logging.getLogger("stripe").setLevel(logging.WARNING)  # one INFO line per request otherwise
     call_command("migrate", verbosity=0, skip_checks=True)
 
 
