@@ -257,6 +257,7 @@ def main() -> None:
     parser.add_argument("--database-url", help="postgres://…/name: one fresh database per size (name_<size>)")
     parser.add_argument("--payees", help="two payee counts, small,large (default 1000,10000)")
     parser.add_argument("--royalties", help="two royalty counts, large,small (default 100000,10000)")
+    parser.add_argument("--skip-reconcile", action="store_true", help="the payout figures only")
     parser.add_argument("--child", choices=["payouts", "reconcile"], help=argparse.SUPPRESS)
     parser.add_argument("--child-n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-db", help=argparse.SUPPRESS)
@@ -291,7 +292,8 @@ def main() -> None:
     server = start_fake_stripe()
     try:
         pay = [run_child("payouts", n, db(f"payouts_{n}"), server.url) for n in payees]
-        rec = [run_child("reconcile", n, db(f"reconcile_{n}"), server.url) for n in royalties]
+        rec = [] if args.skip_reconcile else \
+            [run_child("reconcile", n, db(f"reconcile_{n}"), server.url) for n in royalties]
     finally:
         stop_fake_stripe(server)
     engine = "PostgreSQL" if args.database_url else "SQLite"
@@ -306,6 +308,8 @@ def main() -> None:
               f"{p['setup_accounts_s']:.0f} s accounts, {p['setup_fund_s']:.0f} s funding |")
     print(f"\nLinearity: (time at {large['n']:,} / time at {small['n']:,}) ÷ {large['n'] / small['n']:g} = "
           f"**{linear:.2f}** (1.00 = linear)\n")
+    if not rec:
+        return
     big, little = rec
     print("| reconcile(repair=False) | time | tracemalloc peak | RSS growth | time under tracemalloc | load at start |")
     print("|---|---|---|---|---|---|")
