@@ -387,9 +387,11 @@ def _save_state(path: str, state: dict[str, Any]) -> None:
 
 
 def audit(*, url: str, key: str, state_path: str | None = None, verifier_key: str | None = None,
-          max_pending_age: float = 600.0, out=sys.stdout) -> Report:
+          max_pending_age: float = 600.0, out=sys.stdout, client: Client | None = None) -> Report:
+    """Audit the ledger at ``url`` as the party of ``key``. ``client``: another way to
+    reach the API (``web.audit`` passes one calling the views in-process)."""
     report = Report()
-    client = Client(url, key)
+    client = client or Client(url, key)
     state = _load_state(state_path)
 
     head = _get_head(client)

@@ -54,3 +54,40 @@ class Invitation(models.Model):
     @property
     def open(self) -> bool:
         return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class AuditOutcome(models.TextChoices):
+    """How a run of the ledger auditor (``ledger.audit``) ended: its exit status 0, 1 or 2."""
+
+    PASSED = "passed"  # exit 0: everything verified
+    FAILED = "failed"  # exit 1: a check failed (problems lists which)
+    ERROR = "error"  # exit 2: the audit could not run
+
+
+class AuditRun(models.Model):
+    """One scheduled run of ``ledger.audit`` for one union, in-process against the
+    service's own API as that union sees it (``web.audit``). ``state`` is the
+    auditor's state file (the pinned log key and the last verified checkpoint), kept
+    so that the next run checks the log only grew."""
+
+    id = models.BigAutoField(primary_key=True)
+    union = models.ForeignKey(Party, on_delete=models.CASCADE, related_name="audit_runs",
+                              limit_choices_to={"kind": "union"})
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=8, choices=AuditOutcome.choices)
+    verified = models.PositiveIntegerField(default=0, help_text="Transactions proven in the signed log")
+    checkpoint_size = models.BigIntegerField(null=True, blank=True)
+    problems = models.JSONField(default=list, blank=True)
+    notes = models.JSONField(default=list, blank=True)
+    output = models.TextField(blank=True, help_text="What the auditor printed")
+    state = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["union", "-started_at"], name="web_auditrun_union_idx")]
+        constraints = [models.CheckConstraint(condition=Q(outcome__in=["passed", "failed", "error"]),
+                                              name="web_auditrun_outcome_valid")]
+
+    def __str__(self) -> str:
+        return f"audit of {self.union_id} at {self.started_at:%Y-%m-%d %H:%M}: {self.outcome}"
