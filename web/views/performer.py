@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
+from babel import Locale
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Sum
@@ -249,6 +250,22 @@ def contract_actions(contract: Contract, status: str) -> list[str]:
     return actions
 
 
+_EN = Locale("en")
+
+
+def terms_in_words(contract: Contract) -> dict[str, str]:
+    """The lists of ``contract``'s terms in English words: "TikTok, YouTube",
+    "United States, Canada", "English", "Gambling, Sexual health"."""
+    def words(items: list[str], names: dict | None = None) -> str:
+        return ", ".join(sorted((names or {}).get(i) or str(i).replace("_", " ").capitalize() for i in items))
+
+    platforms = {"tiktok": "TikTok", "youtube": "YouTube", "instagram": "Instagram", "facebook": "Facebook",
+                 "x": "X", "tv": "TV", "web": "the web"}
+    return {"platforms": words(contract.platforms, platforms), "languages": words(contract.languages, _EN.languages),
+            "territories": words(contract.territories, _EN.territories),
+            "banned": words(contract.banned_categories)}
+
+
 @performer_page
 @require_GET
 def contract_detail(request: HttpRequest, contract_id: str) -> HttpResponse:
@@ -257,7 +274,7 @@ def contract_detail(request: HttpRequest, contract_id: str) -> HttpResponse:
         raise Http404("No such contract.")
     status = contract.effective_status()
     return render(request, "web/performer/contract_detail.html", {
-        "contract": contract, "status": status, "actions": contract_actions(contract, status),
+        "contract": contract, "status": status, "words": terms_in_words(contract), "actions": contract_actions(contract, status),
         "remaining": max(0, contract.max_renders - contract.renders_used - contract.renders_held),
         "performer_suspended": contract.held_by(SuspensionHolder.PERFORMER),
         "union_strike": contract.held_by(SuspensionHolder.UNION),
