@@ -286,6 +286,7 @@ def test_a_union_strike_can_only_be_lifted_by_the_union(cast, me):
     rights_services.contract_transition(contract_id=cast.contract.id, action="suspend", actor=cast.union)
     page = me.get(reverse("web:performer_contract", args=[cast.contract.id])).content.decode()
     assert "Only the union can lift a strike" in page and ">Resume<" not in page
+    assert "(union strike)" in me.get(reverse("web:performer_contracts")).content.decode()
     resp = me.post(reverse("web:performer_contract_action", args=[cast.contract.id, "resume"]), follow=True)
     assert resp.status_code == 200 and "only whoever suspended it can lift that suspension" in resp.content.decode()
     assert Contract.objects.get(id=cast.contract.id).status == "suspended"
