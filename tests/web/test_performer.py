@@ -318,3 +318,13 @@ def test_denials_query_count_does_not_grow(cast, me):
     with CaptureQueriesContext(connection) as many:
         me.get(url)
     assert len(many) == len(few)
+
+
+def test_hostile_input_is_escaped_and_cut_to_size(cast, me):
+    contract = make_contract(cast.brand, cast.performer, requires_approval=True)
+    gen = ask(contract, cast.brand, script="<script>alert(1)</script> Buy Fizzly.")
+    page = me.get(reverse("web:performer_approvals")).content.decode()
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    resp = me.post(reverse("web:performer_reject", args=[gen.id]), {"reason": "<b>no</b>" * 2000})
+    assert resp.status_code == 302
+    assert Generation.objects.get(id=gen.id).status == GenerationStatus.REJECTED
