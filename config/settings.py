@@ -404,6 +404,8 @@ if DOPPEL_SMTP_HOST:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env_str("DOPPEL_EMAIL_FROM") or "Doppel <no-reply@doppel.local>"
+# How often the service audits its own log for each union (python -m ledger.audit, in process).
+DOPPEL_UNION_AUDIT_EVERY_MINUTES = env_int("DOPPEL_UNION_AUDIT_EVERY_MINUTES", 60, minimum=1)
 
 # --- security (README "Configuration" and "Operating it securely") -------------------
 # Production (DEBUG off) passes `manage.py check --deploy` with no warning.

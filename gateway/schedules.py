@@ -5,7 +5,6 @@
 | gateway sweep | 1 min | expire approvals, repair generations after crashes, retry webhooks, purge old keys/windows |
 | ledger jobs | see ledger.schedules | sequence the Merkle log, sign tree heads, void expired holds |
 | payments jobs | see payments.schedules | payout run (weekly), meter reports, Stripe event retries, reconcile (daily) |
-| union audit | see web.schedules | run ledger.audit as each union, store the outcome (web.AuditRun) |
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from django_q.models import Schedule
 
 from ledger.schedules import ensure_schedules as ledger_schedules
 from payments.schedules import ensure_schedules as payments_schedules
-from web.schedules import ensure_schedules as web_schedules
 
 SCHEDULES = [
     # (name, func, minutes)
@@ -31,7 +29,7 @@ def ensure_schedules() -> list[str]:
             name=name, defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes,
                                  "repeats": -1})
         names.append(name)
-    return names + list(ledger_schedules() or []) + payments_schedules() + web_schedules()
+    return names + list(ledger_schedules() or []) + payments_schedules()
 
 
 def on_post_migrate(sender, **kwargs) -> None:

@@ -17,6 +17,8 @@ from common.api.pagination import paginated_response
 from common.api.requests import idempotency_key_header, query_params
 from common.api.schema import ERRORS, paginated
 from common.errors import InvalidRequest, NotFound
+from common.spreadsheet import _Echo as Echo
+from common.spreadsheet import safe_cell
 from ledger import selectors, services, statements
 from ledger.exceptions import LogQuarantined, NotYetLogged
 from ledger.serializers import (
@@ -165,21 +167,6 @@ class LedgerConsistencyProofApi(APIView):
             {"first": params["first"], "second": params["second"], "proof": [h.hex() for h in proof]}).data)
 
 
-def _csv_cell(value) -> str:
-    if value is None:
-        return ""
-    text = str(value)
-    # Spreadsheet formula injection: a text cell must not start like a formula.
-    if isinstance(value, str) and text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 class UsageReportApi(APIView):
     def perform_content_negotiation(self, request, force=False):
         # ``format`` is our own parameter (json|csv), not DRF's renderer override;
@@ -215,11 +202,11 @@ class UsageReportApi(APIView):
 
     @staticmethod
     def _csv(qs) -> Iterator[str]:
-        writer = csv.writer(_Echo())
+        writer = csv.writer(Echo())
         yield writer.writerow(selectors.USAGE_COLUMNS)
         for hold in qs.order_by("created_at", "id").iterator(chunk_size=1000):
             row = selectors.usage_row(hold)
-            yield writer.writerow([_csv_cell(row[c]) for c in selectors.USAGE_COLUMNS])
+            yield writer.writerow([safe_cell(row[c]) for c in selectors.USAGE_COLUMNS])
 
 
 class SaleCreateApi(APIView):
@@ -309,10 +296,10 @@ class LedgerStatementApi(APIView):
     @staticmethod
     def _csv_response(party, month) -> StreamingHttpResponse:
         def rows() -> Iterator[str]:
-            writer = csv.writer(_Echo())
+            writer = csv.writer(Echo())
             yield writer.writerow(statements.LINE_COLUMNS)
             for line in statements.statement_lines(party=party, month=month):
-                yield writer.writerow([_csv_cell(line[c]) for c in statements.LINE_COLUMNS])
+                yield writer.writerow([safe_cell(line[c]) for c in statements.LINE_COLUMNS])
 
         response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
         name = statements.statement_filename({"party": party.id, "month": f"{month.year:04d}-{month.month:02d}"}, "csv")

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("rights", "ledger", "provenance", "payments", "gateway")
+APPS = ("rights", "ledger", "provenance", "payments", "gateway", "web")
 PROJECT = ("common", "config", *APPS, "renderer", "intake")
 EDGE_MODULES = ("views", "serializers", "admin")
 
@@ -105,10 +105,18 @@ def test_no_app_imports_another_apps_views_serializers_or_admin():
     def forbidden(pkg: str, name: str) -> str | None:
         parts = name.split(".")
         if parts[0] in APPS and parts[0] != pkg and len(parts) > 1 and parts[1] in EDGE_MODULES:
+            if pkg == "web" and parts[1] == "serializers":
+                return None  # the web pages validate the same input as the API, with its input serializers
             return f"{parts[1]} belong to {parts[0]}"
         return None
 
     assert _violations(APPS, forbidden) == []
+
+
+def test_no_app_imports_the_web_app():
+    """The web pages are an edge over the services, like the API views: nothing depends on them."""
+    assert _violations(("rights", "ledger", "provenance", "payments", "gateway", "renderer", "common"),
+                       lambda pkg, name: "the web app is an edge" if _top(name) == "web" else None) == []
 
 
 @pytest.mark.parametrize("source,expected", [

@@ -83,7 +83,7 @@ r = c.get("/api/docs/", HTTP_X_FORWARDED_PROTO="https")
 out["forwarded"] = r.status_code
 r = c.get("/api/docs/", secure=True)
 out["docs"] = [r.status_code, r.headers.get("Strict-Transport-Security"), r.headers.get("Content-Security-Policy")]
-r = c.get("/admin/login/", secure=True)
+r = c.get("/accounts/login/", secure=True)
 out["csrf_cookie"] = [r.status_code, bool(r.cookies["csrftoken"]["secure"]), r.cookies["csrftoken"]["samesite"]]
 print(json.dumps(out))
 """
@@ -183,14 +183,16 @@ def test_csp_allows_the_swagger_ui_its_own_static_scripts_and_nothing_inline(db)
 
 
 @pytest.mark.django_db
-def test_csp_keeps_the_admin_working(admin_client, cast):
+def test_csp_keeps_the_admin_working(admin_client, admin_user, cast):
     from tests.factories import make_contract
+    from tests.web.conftest import give_totp
 
+    give_totp(admin_user)  # staff must have two-factor sign-in set up (web.middleware)
     contract = make_contract(cast.brand, cast.performer)
     pages = ["/admin/", "/admin/rights/contract/", f"/admin/rights/contract/{contract.id}/change/",
              f"/admin/rights/party/{cast.performer.id}/change/", "/admin/auth/user/add/"]
-    for url in pages + ["/admin/login/"]:
-        client = Client() if url == "/admin/login/" else admin_client
+    for url in pages + ["/accounts/login/", "/accounts/2fa/authenticate/"]:
+        client = Client() if url.startswith("/accounts/") else admin_client
         resp = client.get(url)
         assert resp.status_code == 200, url
         assert _policy(resp)["script-src"] == ["'self'"], url
@@ -226,11 +228,14 @@ class HasherCalls:
 
 @pytest.fixture
 def staff(django_user_model):
-    return django_user_model.objects.create_user("ops", password="correct horse battery", is_staff=True)
+    return django_user_model.objects.create_user("ops", email="ops@example.org", password="correct horse battery",
+                                                 is_staff=True)
 
 
 def _login(client, username, password, **meta):
-    return client.post("/admin/login/?next=/admin/", {"username": username, "password": password}, **meta)
+    """The admin's sign-in is allauth's (config/urls.py: secure_admin_login), by e-mail."""
+    return client.post("/accounts/login/?next=/admin/", {"login": f"{username}@example.org", "password": password},
+                       **meta)
 
 
 @pytest.mark.parametrize("username", ["ops", "nobody"])
@@ -241,7 +246,7 @@ def test_the_sixth_bad_login_is_locked_out_without_hashing_a_password(db, staff,
         before = hashed.count
         resp = _login(client, username, f"wrong-{attempt}")
         if attempt < 5:
-            assert resp.status_code == 200 and b"Please enter the correct" in resp.content
+            assert resp.status_code == 200 and b"password you specified are not correct" in resp.content
         else:  # the fifth failure reaches the limit: its answer is already the lockout
             assert resp.status_code == 429
         assert hashed.count > before  # these five ran the hasher
@@ -372,7 +377,11 @@ document.addEventListener("securitypolicyviolation",
 def test_swagger_ui_and_admin_run_under_the_csp_in_a_browser(live_server, django_user_model):
     # No silent skip: scripts/test.sh installs Debian's chromium (DOPPEL_SETUP_BROWSER=1).
     assert CHROMIUM.exists(), "Debian's chromium is missing: apt-get install chromium"
-    django_user_model.objects.create_superuser("ops", password="correct horse battery")
+    from tests.web.conftest import give_totp, totp_code
+
+    staff = django_user_model.objects.create_superuser("ops", email="ops@example.org",
+                                                       password="correct horse battery")
+    secret = give_totp(staff).secret
     party, _ = make_party("brand", "Acme")
     console: list[str] = []
     with sync_playwright() as pw:
@@ -390,10 +399,13 @@ def test_swagger_ui_and_admin_run_under_the_csp_in_a_browser(live_server, django
             page.locator(".models-control").first.click()  # the schemas section
             page.wait_for_timeout(500)
             docs_violations = page.evaluate("window.__csp")
-            page.goto(f"{live_server.url}/admin/login/?next=/admin/rights/contract/")
-            page.fill("#id_username", "ops")
+            page.goto(f"{live_server.url}/admin/login/?next=/admin/rights/contract/")  # → allauth's sign-in
+            page.fill("#id_login", "ops@example.org")
             page.fill("#id_password", "correct horse battery")
-            page.click("input[type=submit]")
+            page.click("button[type=submit]")
+            page.wait_for_url("**/accounts/2fa/authenticate/**")  # staff: the second factor
+            page.fill("input[name=code]", totp_code(secret))
+            page.click("button[type=submit]")
             page.wait_for_url("**/admin/rights/contract/")
             admin_violations = page.evaluate("window.__csp")
             page.goto(f"{live_server.url}/admin/auth/user/add/")  # a form with the admin's widgets' JS

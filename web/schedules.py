@@ -1,5 +1,5 @@
 """The web app's periodic job: the ledger audit of every union (``web.audit``), as a
-django-q2 schedule registered after every migrate by ``gateway.schedules``."""
+django-q2 schedule registered after every migrate (web.apps)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django_q.models import Schedule
 def schedules() -> list[tuple[str, str, int]]:
     """(name, function, every N minutes); ``DOPPEL_UNION_AUDIT_EVERY_MINUTES`` (default 60)."""
     return [("doppel: union ledger audit", "web.audit.union_audit_task",
-             int(getattr(settings, "DOPPEL_UNION_AUDIT_EVERY_MINUTES", 60)))]
+             settings.DOPPEL_UNION_AUDIT_EVERY_MINUTES)]
 
 
 def ensure_schedules() -> list[str]:
@@ -20,3 +20,10 @@ def ensure_schedules() -> list[str]:
             name=name, defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1})
         names.append(name)
     return names
+
+
+def on_post_migrate(sender, **kwargs) -> None:
+    from django.db import connection
+
+    if "django_q_schedule" in connection.introspection.table_names():
+        ensure_schedules()

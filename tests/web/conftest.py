@@ -32,10 +32,23 @@ def signed_in(user) -> Client:
 
 
 def give_totp(user):
-    """Set up TOTP for ``user`` as allauth does (so pages that require it open)."""
+    """Set up TOTP for ``user`` as allauth does (so pages that require it open); the
+    secret is kept on the returned object as ``.secret`` (see ``totp_code``)."""
     from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
-    return TOTP.activate(user, generate_totp_secret())
+    secret = generate_totp_secret()
+    totp = TOTP.activate(user, secret)
+    totp.secret = secret
+    return totp
+
+
+def totp_code(secret: str, *, at: float | None = None) -> str:
+    """The 6-digit TOTP code of ``secret`` now (RFC 6238, 30 s steps), as an authenticator app shows it."""
+    import time
+
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+
+    return format_hotp_value(hotp_value(secret, int(time.time() if at is None else at) // 30))
 
 
 @pytest.fixture

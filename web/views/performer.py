@@ -8,10 +8,8 @@ API passes as ``request.user``); another party's object is a 404 through
 
 from __future__ import annotations
 
-import csv
 import re
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 from babel import Locale
@@ -26,6 +24,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from common.errors import DomainError, NotFound
+from common.spreadsheet import csv_stream
 from gateway import selectors as gateway_selectors
 from gateway import services as gateway_services
 from gateway.models import Generation, GenerationStatus
@@ -34,7 +33,6 @@ from ledger import statements
 from ledger.models import AccountPurpose, Posting, Side, TransactionKind
 from ledger.selectors import balances_for_party, royalty_summary
 from ledger.serializers import EARLIEST, LATEST
-from ledger.views import _csv_cell, _Echo
 from payments.exceptions import StripeNotConfigured
 from payments.models import Payout
 from payments.services import onboarding
@@ -117,13 +115,10 @@ def statement(request: HttpRequest, month: str, fmt: str) -> HttpResponse:
         raise Http404("That month is outside the ledger's calendar.")
     party = request.party
     if fmt == "csv":
-        def rows() -> Iterator[str]:
-            writer = csv.writer(_Echo())
-            yield writer.writerow(statements.LINE_COLUMNS)
-            for line in statements.statement_lines(party=party, month=first):
-                yield writer.writerow([_csv_cell(line[c]) for c in statements.LINE_COLUMNS])
-
-        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        lines = ([line[c] for c in statements.LINE_COLUMNS]
+                 for line in statements.statement_lines(party=party, month=first))
+        response = StreamingHttpResponse(csv_stream(statements.LINE_COLUMNS, lines),
+                                         content_type="text/csv; charset=utf-8")
         name = statements.statement_filename({"party": party.id, "month": month}, "csv")
     else:
         built = statements.statement_build(party=party, month=first)

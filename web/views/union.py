@@ -9,7 +9,6 @@ union's member's object is a 404.
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
@@ -27,6 +26,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from common.errors import DomainError, NotFound
+from common.spreadsheet import csv_stream
 from gateway.models import Generation, GenerationStatus
 from ledger import selectors as ledger_selectors
 from ledger.models import AccountPurpose, Posting, Side
@@ -245,21 +245,6 @@ def ledger(request):
 # --- CSV exports ------------------------------------------------------------------------------
 
 
-def csv_cell(value) -> str:
-    """A CSV cell that a spreadsheet will not run: text starting like a formula gets a quote."""
-    if value is None:
-        return ""
-    text = value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else str(value)
-    if isinstance(value, str) and text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 class ExportForm(forms.Form):
     start = forms.DateField(required=False, label="From (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
@@ -350,14 +335,8 @@ def export_csv(request, kind: str):
                       status=400)
     start, end = form.bounds()
     columns, rows = EXPORTS[kind]
-    writer = csv.writer(_Echo())
-
-    def stream() -> Iterator[str]:
-        yield writer.writerow(columns)
-        for row in rows(request.party, start, end):
-            yield writer.writerow([csv_cell(v) for v in row])
-
-    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(csv_stream(columns, rows(request.party, start, end)),
+                                     content_type="text/csv; charset=utf-8")
     stamp = date.today().isoformat()
     response["Content-Disposition"] = f'attachment; filename="doppel-{kind}-{stamp}.csv"'
     return response
