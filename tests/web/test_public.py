@@ -87,7 +87,8 @@ def test_a_signed_clip_is_proof_with_the_licence_in_words(cast, generation, sign
     assert "Yes: Doppel's watermark traces this picture to a licensed generation" in page
     assert cast.performer.name in page and cast.brand.name in page
     assert "This licence allowed TikTok and YouTube only." in page
-    assert "US and CA" in page and "Languages allowed en" in page
+    assert "Territories allowed CA and US" in page and "Languages allowed en" in page, page
+    assert "Never for gambling and sexual health" in page
     assert generation.id in page
 
 
@@ -158,3 +159,13 @@ def test_rate_limited_per_address(db, settings, frames):
     assert "Too many checks." in text(resp)
     # Another address has its own budget.
     assert post(Client(REMOTE_ADDR="203.0.113.8"), clip).status_code == 415
+
+
+def test_all_verification_slots_busy_is_a_429_page(db, settings, signed_clip):
+    from gateway import limits
+
+    settings.DOPPEL_VERIFY_MAX_CONCURRENT = 1
+    with limits.verify_slot():  # another process holds the only slot
+        resp = post(Client(), signed_clip)
+    assert resp.status_code == 429 and "verifications are already running" in text(resp)
+    assert post(Client(), signed_clip).status_code == 200  # freed

@@ -135,7 +135,7 @@ def verify(request):
         except LimitExceeded as exc:
             response = render(request, TEMPLATE, {"form": VerifyForm(limit=limit), "limited": exc.message},
                               status=429)
-            response["Retry-After"] = str(exc.retry_after)
+            response["Retry-After"] = str(exc.extra.get("retry_after", 60))
             return response
         if declared_length(request) > limit + FRAMING_ALLOWANCE:
             return refused(request, VerifyForm({}, limit=limit), too_large_words(limit), 413)
@@ -156,7 +156,7 @@ def verify_form(request, limit: int):
                                  resolve_payload=lambda p: selectors.generation_by_payload(payload=p))
     except LimitExceeded as exc:
         response = render(request, TEMPLATE, {"form": form, "limited": exc.message}, status=429)
-        response["Retry-After"] = str(exc.retry_after)
+        response["Retry-After"] = str(exc.extra.get("retry_after", 60))
         return response
     except MediaError as exc:
         return refused(request, form, media_words(exc), MEDIA_STATUS.get(exc.code, 400))
@@ -202,7 +202,7 @@ def explain(report: dict) -> dict:
             "languages": words_list(contract.languages) or "none",
             "territories": words_list(contract.territories) or "none",
             "valid_from": contract.valid_from, "valid_until": contract.valid_until,
-            "status": contract.get_status_display(), "banned": words_list(contract.banned_categories),
+            "status": contract.get_status_display(), "banned": words_list([c.replace("_", " ") for c in contract.banned_categories]),
         }
         made = {"id": generation.id, "platform": platform_name(generation.platform), "language": generation.language,
                 "territory": generation.territory, "created_at": generation.created_at,
