@@ -43,21 +43,27 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 812}
 
-# Playwright's sync API runs an event loop in this thread; Django then refuses ORM calls
-# from the test body ("You cannot call this from an async context") unless told otherwise.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     # No silent skip: scripts/test.sh installs Debian's chromium (DOPPEL_SETUP_BROWSER=1).
     assert CHROMIUM.exists(), f"Debian's chromium is missing at {CHROMIUM}: apt-get install chromium"
+    # Playwright's sync API keeps an event loop in this thread while the browser lives; Django
+    # then refuses ORM calls from the test body ("cannot call this from an async context")
+    # unless told that this is deliberate — only while the browser is up.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as pw:
         launched = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
         try:
             yield launched
         finally:
             launched.close()
+            if previous is None:
+                os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+            else:
+                os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
@@ -92,7 +98,11 @@ def phone_page(page_factory) -> Page:
 def current_totp_code(email: str) -> str:
     """The code an authenticator app shows now for ``email``'s TOTP (allauth's own HOTP)."""
     from allauth.mfa.models import Authenticator
-    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
+    from allauth.mfa.totp.internal.auth import (
+        format_hotp_value,
+        hotp_value,
+        yield_hotp_counters_from_time,
+    )
     from allauth.mfa.utils import decrypt
 
     authenticator = Authenticator.objects.get(user__email__iexact=email, type=Authenticator.Type.TOTP)
