@@ -33,6 +33,16 @@ def test_public_pages_pass_axe(page_factory, phone):
         screenshot(page, "landing")
 
 
+def test_a_bad_upload_is_a_message_on_the_page(page, tmp_path):
+    notes = tmp_path / "notes.mp4"
+    notes.write_bytes(b"these are my notes, not a video" * 50)
+    page.goto("/verify/")
+    page.get_by_label("The clip or a still frame").set_input_files(str(notes))
+    page.get_by_role("button", name="Check this file").click()
+    expect(page.locator("p.error")).to_contain_text("not a video or picture we can check")
+    check_axe(page)
+
+
 def test_sign_in_and_sign_out_through_the_forms(page_factory):
     cast = make_cast()
     brand_person = make_person(cast.brand, email="marketer@acme.example")

@@ -169,3 +169,12 @@ def test_all_verification_slots_busy_is_a_429_page(db, settings, signed_clip):
         resp = post(Client(), signed_clip)
     assert resp.status_code == 429 and "verifications are already running" in text(resp)
     assert post(Client(), signed_clip).status_code == 200  # freed
+
+
+def test_an_oversized_body_is_refused_before_it_is_parsed(db, settings):
+    settings.DOPPEL_MAX_UPLOAD_BYTES = 4096
+    body = b"x" * (200 * 1024)
+    # A CSRF-enforcing client without a token: the size refusal (413) comes first, so the
+    # upload was never parsed (CSRF's check would have read the multipart body).
+    resp = Client(enforce_csrf_checks=True).post(URL, {"file": SimpleUploadedFile("big.mp4", body)})
+    assert resp.status_code == 413 and "The file is too big" in text(resp)
