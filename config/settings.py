@@ -190,6 +190,8 @@ STORAGES = {
 # Serve static files straight from the apps' folders: no collectstatic step is
 # needed for the demo or the tests, and the offline API docs still work.
 WHITENOISE_USE_FINDERS = True
+# The web app's own CSS and JS (static/web/) live at the project root, outside any app.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- request limits -------------------------------------------------------------

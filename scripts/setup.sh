@@ -23,6 +23,10 @@ ldconfig -p 2>/dev/null | grep -q 'libharfbuzz-subset.so.0' || need_apt+=(libhar
 if [[ "${DOPPEL_SETUP_BROWSER:-0}" == 1 ]] && ! command -v chromium >/dev/null 2>&1; then
   need_apt+=(chromium)
 fi
+# fonts-dejavu-core: readable text in the browser tests' screenshots (docs/screenshots/).
+if [[ "${DOPPEL_SETUP_BROWSER:-0}" == 1 ]] && [[ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]]; then
+  need_apt+=(fonts-dejavu-core)
+fi
 if ((${#need_apt[@]})); then
   SUDO=""
   if [[ $(id -u) -ne 0 ]]; then SUDO="sudo -n"; fi
