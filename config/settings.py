@@ -392,6 +392,10 @@ ACCOUNT_EMAIL_VERIFICATION = "none"  # an invitation link proves the address
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
+# Failed sign-ins are throttled by django-axes alone (DOPPEL_LOGIN_FAILURE_LIMIT, a 429 per client
+# address, below): allauth's own per-e-mail counter would answer the same with a form error, one
+# request later, and lock out the person instead of the address.
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Doppel"
 # E-mail (invitations, password resets): printed to the console unless an SMTP host is set.

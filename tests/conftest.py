@@ -17,3 +17,14 @@ def astronaut_jpeg() -> bytes:
     from rights.management.commands.demo_world import astronaut_jpeg as make
 
     return make()
+
+
+@pytest.fixture
+def admin_user(db, django_user_model):
+    """pytest-django's admin user, with TOTP set up: staff must have two-factor sign-in
+    (web.middleware.RequireMFAMiddleware), or every admin page sends them to its set-up."""
+    from tests.web.conftest import give_totp
+
+    user = django_user_model.objects.create_superuser("admin", email="admin@example.com", password="password")
+    give_totp(user)
+    return user

@@ -185,13 +185,11 @@ def test_csp_allows_the_swagger_ui_its_own_static_scripts_and_nothing_inline(db)
 @pytest.mark.django_db
 def test_csp_keeps_the_admin_working(admin_client, admin_user, cast):
     from tests.factories import make_contract
-    from tests.web.conftest import give_totp
-
-    give_totp(admin_user)  # staff must have two-factor sign-in set up (web.middleware)
+    # admin_user has TOTP set up (tests/conftest.py): staff must (web.middleware).
     contract = make_contract(cast.brand, cast.performer)
     pages = ["/admin/", "/admin/rights/contract/", f"/admin/rights/contract/{contract.id}/change/",
              f"/admin/rights/party/{cast.performer.id}/change/", "/admin/auth/user/add/"]
-    for url in pages + ["/accounts/login/", "/accounts/2fa/authenticate/"]:
+    for url in pages + ["/accounts/login/", "/accounts/password/reset/"]:
         client = Client() if url.startswith("/accounts/") else admin_client
         resp = client.get(url)
         assert resp.status_code == 200, url
