@@ -135,6 +135,7 @@ class Command(BaseCommand):
         call_command("demo_world", "--json", stdout=out)
         world = json.loads(out.getvalue())
         admin_password = self._admin_user()
+        people_password = self._people(world)
         port = _free_port(opts["port"])
         base = f"http://127.0.0.1:{port}"
         # The demo serves plain HTTP on loopback: no HTTPS redirect, HSTS or Secure-only
@@ -184,6 +185,11 @@ class Command(BaseCommand):
                 p = world[role]
                 self.say(f"  {role:<12} {p['name']:<16} {p['id']}  {p['api_key']}")
             self.say(f"  contract     {world['contract']} (active)")
+            self.say("")
+            self.say(f"Web sign-in ({base}/accounts/login/), password '{people_password}':")
+            for role in ("performer", "brand", "union"):
+                self.say(f"  {role:<12} {role}@demo.doppel.local"
+                         + ("   (union auditors set up two-factor sign-in first)" if role == "union" else ""))
             self.say("")
             self._walkthrough(api, world, base)
             self._money(api, world)
@@ -297,6 +303,28 @@ class Command(BaseCommand):
                  + (f" (payouts of earlier demo runs went to an earlier fake Stripe: {len(result.differences)})"
                     if len(left) < len(result.differences) else ""))
 
+
+    def _people(self, world: dict) -> str:
+        """One person per demo party for the web pages (created once; the password is kept
+        in the data dir, readable by the service account only, like the admin's)."""
+        from web.models import PartyMember
+
+        path = settings.DATA_DIR / "demo_people_password"
+        User = get_user_model()
+        password = path.read_text().strip() if path.exists() else secrets.token_urlsafe(12)
+        for role in ("performer", "brand", "union"):
+            email = f"{role}@demo.doppel.local"
+            user = User.objects.filter(username=email).first()
+            if user is None:
+                user = User.objects.create_user(username=email, email=email, password=password)
+                from allauth.account.models import EmailAddress
+
+                EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+            PartyMember.objects.get_or_create(user=user, defaults={"party_id": world[role]["id"], "is_admin": True})
+        if not path.exists():
+            path.write_text(password)
+            path.chmod(0o600)
+        return password
 
     def _admin_user(self) -> str:
         path = settings.DATA_DIR / "demo_admin_password"
