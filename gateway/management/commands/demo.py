@@ -176,7 +176,7 @@ class Command(BaseCommand):
             self.say(self.style.SUCCESS("Doppel is running"))
             self.say(f"  Web + API     {base}/")
             self.say(f"  API docs      {base}/api/docs/   (OpenAPI: {base}/api/schema/)")
-            self.say(f"  Admin         {base}/admin/   user 'admin', password '{admin_password}'")
+            self.say(f"  Admin         {base}/admin/   user 'admin@demo.doppel.local', password '{admin_password}' (two-factor set-up on first sign-in)")
             self.say(f"  Logs          {logs}/web.log, {logs}/qcluster.log")
             self.say(f"  Stripe        {stripe_note}")
             self.say("")
@@ -329,13 +329,18 @@ class Command(BaseCommand):
     def _admin_user(self) -> str:
         path = settings.DATA_DIR / "demo_admin_password"
         User = get_user_model()
-        if path.exists() and User.objects.filter(username="admin").exists():
+        email = "admin@demo.doppel.local"  # the admin signs in through allauth, by e-mail (then sets up TOTP)
+        if path.exists() and User.objects.filter(username="admin", email=email).exists():
             return path.read_text().strip()
         password = secrets.token_urlsafe(12)
         user, _ = User.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
         user.is_staff = user.is_superuser = True
+        user.email = email
         user.set_password(password)
         user.save()
+        from allauth.account.models import EmailAddress
+
+        EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
         path.write_text(password)
         path.chmod(0o600)
         return password
