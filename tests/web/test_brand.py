@@ -206,6 +206,21 @@ def test_a_generation_from_the_form_and_a_double_submit_replays(cast, brand_clie
     assert "<progress" in page and "data-status" in page and ">Refresh</a>" in page
 
 
+def test_a_suspended_contract_is_offered_and_its_request_denied_with_the_rule(cast, brand_client):
+    from rights import services as rights_services
+
+    rights_services.contract_transition(contract_id=cast.contract.id, action="suspend", actor=cast.performer)
+    page = brand_client.get("/app/brand/generations/new/").content.decode()
+    assert f"{cast.contract.id} (suspended)" in page
+    response = brand_client.post("/app/brand/generations/new/", generation_form(brand_client, cast.contract))
+    gen = Generation.objects.get(brand=cast.brand)
+    assert gen.status == GenerationStatus.DENIED and response["Location"] == f"/app/brand/generations/{gen.id}/"
+    page = brand_client.get(response["Location"]).content.decode()
+    assert "Contract not active" in page and "The contract is suspended, not active." in page
+    cast.contract.refresh_from_db()
+    assert cast.contract.renders_held == 0
+
+
 def test_the_same_key_with_other_values_is_refused_not_doubled(cast, brand_client):
     body = generation_form(brand_client, cast.contract)
     brand_client.post("/app/brand/generations/new/", body)

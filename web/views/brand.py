@@ -294,9 +294,15 @@ class GenerationForm(forms.Form):
 
     def __init__(self, *args, brand, **kwargs):
         super().__init__(*args, **kwargs)
-        contracts = rights_selectors.contract_list(party=brand, status=ContractStatus.ACTIVE).order_by(
-            "-created_at")[:HOME_ROWS]
-        self.fields["contract"].choices = [(c.id, f"{c.performer.name} — {c.id}") for c in contracts]
+        # Suspended contracts are listed too: a request against one is sent, denied and recorded
+        # (the performer's kill switch; the union sees the denial), with the rule in words.
+        contracts = (rights_selectors.contract_list(party=brand)
+                     .filter(status__in=[ContractStatus.ACTIVE, ContractStatus.SUSPENDED],
+                             valid_until__gt=timezone.now())
+                     .order_by("-created_at")[:HOME_ROWS])
+        self.fields["contract"].choices = [
+            (c.id, f"{c.performer.name} — {c.id}{' (suspended)' if c.status == ContractStatus.SUSPENDED else ''}")
+            for c in contracts]
         self.fields["platform"].choices = [(p, p.replace("_", " ").capitalize()) for p in vocab.platforms()]
 
     def api_body(self) -> dict:
