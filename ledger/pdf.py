@@ -15,8 +15,23 @@ class PdfFetchRefused(RuntimeError):
     """The document named a URL; documents printed here must fetch nothing."""
 
 
+def _weasyprint():
+    """Import WeasyPrint without its process-wide side effect: at import it sets Pillow's
+    ``ImageFile.LOAD_TRUNCATED_IMAGES = True``, which would make every later image load
+    in the process (portraits, verify frames) accept truncated files. Our statements
+    carry no images, so the flag is put back as it was."""
+    from PIL import ImageFile
+
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
+    try:
+        import weasyprint
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = before
+    return weasyprint
+
+
 def _refusing_fetcher() -> Any:
-    from weasyprint.urls import URLFetcher
+    URLFetcher = _weasyprint().urls.URLFetcher
 
     class RefusingFetcher(URLFetcher):
         def __init__(self) -> None:
@@ -35,6 +50,6 @@ def html_to_pdf(html: str) -> bytes:
     Raises ``weasyprint.urls.FatalURLFetchingError`` (caused by ``PdfFetchRefused``)
     when the document names any URL; ImportError/OSError when WeasyPrint or pango is
     missing (see scripts/setup.sh)."""
-    from weasyprint import HTML  # imported here: only the PDF path pays for it
+    HTML = _weasyprint().HTML  # imported here: only the PDF path pays for it
 
     return HTML(string=html, base_url=None, url_fetcher=_refusing_fetcher()).write_pdf()

@@ -45,13 +45,15 @@ PHONE = {"width": 375, "height": 812}
 
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     # No silent skip: scripts/test.sh installs Debian's chromium (DOPPEL_SETUP_BROWSER=1).
     assert CHROMIUM.exists(), f"Debian's chromium is missing at {CHROMIUM}: apt-get install chromium"
     # Playwright's sync API keeps an event loop in this thread while the browser lives; Django
     # then refuses ORM calls from the test body ("cannot call this from an async context")
-    # unless told that this is deliberate — only while the browser is up.
+    # unless told that this is deliberate — only while the browser is up: the fixture is
+    # package-scoped, so both end with tests/browser (a Playwright left running, or the
+    # variable left set, would break the browser test and `check --deploy` of tests/test_deploy.py).
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as pw:

@@ -341,3 +341,15 @@ def test_json_queries_do_not_grow_with_the_lines(world, key):
         use(world, key, seconds=seconds)
     payout_step(world.performer, "payable", key, payout="po_9", step="reserve", amount=10)
     assert count() == few
+
+
+def test_making_a_pdf_leaves_pillows_truncated_image_check_on():
+    """WeasyPrint sets ImageFile.LOAD_TRUNCATED_IMAGES = True when imported; a truncated
+    portrait uploaded after a statement was printed must still be refused."""
+    from PIL import ImageFile
+
+    from ledger.pdf import html_to_pdf
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+    assert html_to_pdf("<p>ok</p>").startswith(b"%PDF")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
