@@ -27,7 +27,7 @@ def test_the_demo_walks_a_generation_through_the_real_system(tmp_path):
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     assert "Doppel is running" in out and "/api/docs/" in out
-    assert "Web sign-in (http://127.0.0.1:" in out and "performer@demo.doppel.local" in out
+    assert "Web sign-in at /accounts/login/" in out and "performer@demo.doppel.local" in out
     assert "POST /api/v1/generations → 202 queued" in out
     assert "delivered in" in out and "royalty (USD minor units): performer 590" in out
     assert "signed clip: C2PA Trusted; watermark found" in out

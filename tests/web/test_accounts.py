@@ -152,3 +152,16 @@ def test_totp_is_asked_at_sign_in_once_set_up(cast):
 def test_a_person_without_a_party_or_of_another_kind_gets_no_party_pages(cast):
     nobody = signed_in(make_person(None))
     assert nobody.get("/app/").status_code == 403
+
+
+def test_demo_people_command_creates_one_sign_in_per_party_once(cast):
+    args = ["--performer", cast.performer.id, "--brand", cast.brand.id, "--union", cast.union.id,
+            "--password", PASSWORD]
+    call_command("demo_people", *args, stdout=io.StringIO())
+    call_command("demo_people", *args, stdout=io.StringIO())  # again: nothing doubled
+    assert PartyMember.objects.filter(user__email__endswith="@demo.doppel.local").count() == 3
+    assert Client().post("/accounts/login/", {"login": "brand@demo.doppel.local", "password": PASSWORD}).status_code == 302
+    for bad in (["--performer", cast.brand.id, "--brand", cast.brand.id, "--union", cast.union.id, "--password", PASSWORD],
+                ["--performer", cast.performer.id, "--brand", cast.brand.id, "--union", cast.union.id, "--password", "x"]):
+        with pytest.raises(CommandError):
+            call_command("demo_people", *bad, stdout=io.StringIO())

@@ -186,7 +186,7 @@ class Command(BaseCommand):
                 self.say(f"  {role:<12} {p['name']:<16} {p['id']}  {p['api_key']}")
             self.say(f"  contract     {world['contract']} (active)")
             self.say("")
-            self.say(f"Web sign-in ({base}/accounts/login/), password '{people_password}':")
+            self.say(f"Web sign-in at /accounts/login/, password '{people_password}':")
             for role in ("performer", "brand", "union"):
                 self.say(f"  {role:<12} {role}@demo.doppel.local"
                          + ("   (union auditors set up two-factor sign-in first)" if role == "union" else ""))
@@ -305,22 +305,12 @@ class Command(BaseCommand):
 
 
     def _people(self, world: dict) -> str:
-        """One person per demo party for the web pages (created once; the password is kept
+        """One web sign-in per demo party (web's demo_people command; the password is kept
         in the data dir, readable by the service account only, like the admin's)."""
-        from web.models import PartyMember
-
         path = settings.DATA_DIR / "demo_people_password"
-        User = get_user_model()
         password = path.read_text().strip() if path.exists() else secrets.token_urlsafe(12)
-        for role in ("performer", "brand", "union"):
-            email = f"{role}@demo.doppel.local"
-            user = User.objects.filter(username=email).first()
-            if user is None:
-                user = User.objects.create_user(username=email, email=email, password=password)
-                from allauth.account.models import EmailAddress
-
-                EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
-            PartyMember.objects.get_or_create(user=user, defaults={"party_id": world[role]["id"], "is_admin": True})
+        call_command("demo_people", "--performer", world["performer"]["id"], "--brand", world["brand"]["id"],
+                     "--union", world["union"]["id"], "--password", password, stdout=io.StringIO())
         if not path.exists():
             path.write_text(password)
             path.chmod(0o600)
