@@ -91,3 +91,21 @@ class AuditRun(models.Model):
 
     def __str__(self) -> str:
         return f"audit of {self.union_id} at {self.started_at:%Y-%m-%d %H:%M}: {self.outcome}"
+
+
+class AddressWindow(models.Model):
+    """A fixed one-minute counter per client address (hashed) for the public pages, held in
+    the database so that every server process shares it (as gateway.RateWindow does for
+    parties, which an anonymous visitor is not)."""
+
+    id = models.BigAutoField(primary_key=True)
+    subject = models.CharField(max_length=64, help_text="what is counted and the hashed address")
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["window_start"], name="web_addresswindow_start_idx")]
+        constraints = [models.UniqueConstraint(fields=["subject", "window_start"], name="web_addresswindow_once")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} @ {self.window_start:%H:%M}: {self.count}"

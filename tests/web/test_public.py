@@ -3,26 +3,21 @@ explained in words; bad uploads get a message, never a 500; rate-limited per add
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
 
+from gateway.exceptions import LimitExceeded
 from gateway.models import Generation
 from provenance import c2pa_io, watermark
 from tests.gateway.test_verify_api import encode
 from tests.provenance import bombs
 
 URL = "/verify/"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()  # the per-address counter lives in the cache
-    yield
-    cache.clear()
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +173,25 @@ def test_an_oversized_body_is_refused_before_it_is_parsed(db, settings):
     # upload was never parsed (CSRF's check would have read the multipart body).
     resp = Client(enforce_csrf_checks=True).post(URL, {"file": SimpleUploadedFile("big.mp4", body)})
     assert resp.status_code == 413 and "The file is too big" in text(resp)
+
+
+def test_the_per_address_window_is_shared_by_every_server_process(db, settings):
+    """The count is a database row: what another server process counted for this address
+    this minute counts here too; old windows are dropped when a new one opens."""
+    from datetime import UTC, datetime, timedelta
+
+    from web.models import AddressWindow
+    from web.views.public import client_key, rate_limit_hit
+
+    settings.DOPPEL_VERIFY_RATE_LIMIT_PER_MINUTE = 3
+    request = RequestFactory().post("/verify/", REMOTE_ADDR="198.51.100.23")
+    now = time.time()
+    start = datetime.fromtimestamp(int(now // 60) * 60, tz=UTC)
+    stale = AddressWindow.objects.create(subject="verify:old", window_start=start - timedelta(hours=1), count=9)
+    AddressWindow.objects.create(subject=f"verify:{client_key(request)}", window_start=start, count=3)
+    with pytest.raises(LimitExceeded):
+        rate_limit_hit(request, now=now)  # the other process's 3 + this one > 3
+    rate_limit_hit(request, now=now + 60)  # the next minute: a new window, allowed
+    assert not AddressWindow.objects.filter(pk=stale.pk).exists()
+    other = RequestFactory().post("/verify/", REMOTE_ADDR="198.51.100.24")
+    rate_limit_hit(other, now=now)

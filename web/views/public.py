@@ -6,22 +6,22 @@ size limit (``DOPPEL_MAX_UPLOAD_BYTES``), and explains the report in plain words
 
 Rate limit: ``DOPPEL_VERIFY_RATE_LIMIT_PER_MINUTE`` uploads a minute per client address.
 gateway/limits.py keys its windows on a Party (a DB foreign key), which an anonymous
-visitor is not, so the count lives in Django's cache (``cache.add`` + ``cache.incr``,
-atomic on shared backends), keyed on the address django-axes resolves for login
-throttling (the same trusted-proxy rule, ``DOPPEL_PROXY_COUNT``). With the default
-per-process cache each server process counts on its own; the database-held
-``verify_slot`` cap on concurrent verifications holds across every process regardless.
+visitor is not, so the count is a ``web.AddressWindow`` row per hashed client address
+and minute — the address django-axes resolves for login throttling (the same
+trusted-proxy rule, ``DOPPEL_PROXY_COUNT``) — shared by every server process, like the
+database-held ``verify_slot`` cap on concurrent verifications.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from datetime import UTC, datetime, timedelta
 
 from axes.helpers import get_client_ip_address
 from django import forms
 from django.conf import settings
-from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
 from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -33,6 +33,7 @@ from gateway.exceptions import LimitExceeded
 from gateway.models import Generation
 from provenance.media import MediaError
 from provenance.verify import verify_file
+from web.models import AddressWindow
 
 TEMPLATE = "web/public/verify.html"
 FRAMING_ALLOWANCE = 64 * 1024  # multipart boundaries and headers around the file
@@ -88,23 +89,37 @@ def client_key(request) -> str:
 def rate_limit_hit(request, *, now: float | None = None) -> None:
     """Count one upload from this client address in the current minute; raise
     LimitExceeded (``retry_after`` seconds to the next minute) beyond
-    ``DOPPEL_VERIFY_RATE_LIMIT_PER_MINUTE``."""
+    ``DOPPEL_VERIFY_RATE_LIMIT_PER_MINUTE``. The window is a database row
+    (``web.AddressWindow``), bumped with one UPDATE: every server process shares it."""
     now = time.time() if now is None else now
     limit = settings.DOPPEL_VERIFY_RATE_LIMIT_PER_MINUTE
     window = int(now // 60)
-    key = f"web-verify:{client_key(request)}:{window}"
-    if cache.add(key, 1, timeout=120):
-        count = 1
-    else:
+    start = datetime.fromtimestamp(window * 60, tz=UTC)
+    key = f"verify:{client_key(request)}"
+    count = _bump(key, start)
+    if count is None:
         try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=120)
+            with transaction.atomic():
+                AddressWindow.objects.create(subject=key, window_start=start, count=1)
             count = 1
+            # A new window: drop the ones that can no longer count (cheap, indexed).
+            AddressWindow.objects.filter(window_start__lt=start - timedelta(minutes=5)).delete()
+        except IntegrityError:  # another process opened this window first
+            count = _bump(key, start) or 1
     if count > limit:
         retry_after = max(1, int((window + 1) * 60 - now) + 1)
         raise LimitExceeded(f"More than {limit} checks a minute from your address; try again in {retry_after} s.",
                             retry_after=retry_after, limit=limit)
+
+
+def _bump(key: str, start: datetime) -> int | None:
+    """One round trip: add one to the window and read it back (PostgreSQL, SQLite ≥ 3.35)."""
+    table = AddressWindow._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET count = count + 1 WHERE subject = %s AND window_start = %s RETURNING count",
+                       [key, connection.ops.adapt_datetimefield_value(start)])
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def refused(request, form, message: str, status: int):
