@@ -22,9 +22,9 @@ def bar_chart(points: Sequence[tuple[str, int | float]], *, title: str,
     top = max(values, default=0) or 1
     n = max(len(points), 1)
     slot = (WIDTH - PAD_LEFT) / n
-    bar_w = max(2.0, slot * 0.7)
+    bar_w = min(64.0, max(2.0, slot * 0.7))  # a few values: slim bars, not slabs
     parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="chart-title-{id(points)}"'
-             f' preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">',
+             f' preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">',
              f'<title id="chart-title-{id(points)}">{escape(title)}</title>',
              f'<line x1="{PAD_LEFT}" y1="{HEIGHT - PAD_BOTTOM}" x2="{WIDTH}" y2="{HEIGHT - PAD_BOTTOM}" '
              f'stroke="#555" stroke-width="1"/>']
