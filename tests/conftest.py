@@ -28,3 +28,14 @@ def admin_user(db, django_user_model):
     user = django_user_model.objects.create_superuser("admin", email="admin@example.com", password="password")
     give_totp(user)
     return user
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: allauth keeps its rate limits there (e.g. 30
+    sign-ins a minute per address), and a live server shares this process's cache, so a
+    suite that signs in many times within a minute would otherwise meet a 429."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
